@@ -1,0 +1,81 @@
+#!/usr/bin/env bash
+# One-command, idempotent set-up: Debian packages, the project venv with Manim, ManimBench JSONL.
+#   scripts/setup.sh          what the programs need
+#   scripts/setup.sh --test   also the Python peers the parity tests compare against
+# Prints what it does; does nothing that is already done.
+set -euo pipefail
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$ROOT"
+WITH_TEST=0
+for arg in "$@"; do
+  case "$arg" in
+    --test) WITH_TEST=1 ;;
+    -h|--help) sed -n '2,6p' "$0"; exit 0 ;;
+    *) echo "setup.sh: unknown option $arg (use --test or --help)" >&2; exit 2 ;;
+  esac
+done
+log() { echo "[setup] $*"; }
+
+DEB_PACKAGES=(
+  build-essential cmake ninja-build pkg-config ccache git
+  libtorch-dev libopenblas0-pthread nlohmann-json3-dev libcli11-dev libspdlog-dev
+  libavcodec-dev libavformat-dev libavutil-dev libswscale-dev libopencv-dev
+  libsentencepiece-dev catch2 libtree-sitter-dev libssl-dev
+  bubblewrap ffmpeg
+  texlive-latex-base texlive-latex-recommended texlive-latex-extra texlive-fonts-recommended dvisvgm
+  python3 python3-venv python3-dev libcairo2-dev libpango1.0-dev
+)
+
+missing=()
+for p in "${DEB_PACKAGES[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if ((${#missing[@]})); then
+  log "installing Debian packages: ${missing[*]}"
+  SUDO=""
+  if [ "$(id -u)" -ne 0 ]; then
+    if command -v sudo >/dev/null; then SUDO="sudo"; else
+      echo "setup.sh: need root to install: ${missing[*]} (run as root or install them yourself)" >&2; exit 1
+    fi
+  fi
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -q --no-install-recommends "${missing[@]}"
+else
+  log "Debian packages: all ${#DEB_PACKAGES[@]} present"
+fi
+
+# The venv is made from Debian's python3 (not a per-user pyenv one) so the sandbox user can run it.
+PY=/usr/bin/python3
+if [ ! -x .venv/bin/python ]; then
+  log "creating .venv with $($PY --version)"
+  $PY -m venv .venv
+  .venv/bin/pip install -q --upgrade pip
+fi
+install_reqs() {  # $1 = requirements file; re-installs only when the file changed
+  local req="$1" stamp=".venv/.stamp-$(basename "$1")"
+  local sum; sum=$(sha256sum "$req" | cut -d' ' -f1)
+  if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$sum" ]; then
+    log "$req: up to date"
+  else
+    log "pip install -r $req"
+    .venv/bin/pip install -q -r "$req"
+    echo "$sum" > "$stamp"
+  fi
+}
+install_reqs scripts/requirements.txt
+if ((WITH_TEST)); then install_reqs scripts/requirements-test.txt; fi
+log "manim $(.venv/bin/python -c 'import manim; print(manim.__version__)' 2>/dev/null | tail -1)"
+
+# ManimBench: converted from the parquet files beside the project (never committed).
+SHARED_MB="$ROOT/../shared/manimbench"
+if [ ! -f data/manimbench/manimbench.jsonl ]; then
+  if [ -d "$SHARED_MB" ]; then
+    log "converting ManimBench from $SHARED_MB"
+    .venv/bin/python scripts/manimbench.py --from-dir "$SHARED_MB" --out data/manimbench/manimbench.jsonl
+  else
+    log "ManimBench parquet not found at $SHARED_MB: run scripts/manimbench.py --hf --out data/manimbench/manimbench.jsonl where the internet is reachable"
+  fi
+else
+  log "ManimBench: data/manimbench/manimbench.jsonl present"
+fi
+log "done"
