@@ -1,0 +1,557 @@
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cmath>
+#include <cstring>
+#include <mutex>
+#include <set>
+
+#include <spdlog/spdlog.h>
+
+#include "internal.hpp"
+#include "mtk/core/error.hpp"
+#include "mtk/core/fs.hpp"
+#include "mtk/core/hash.hpp"
+#include "mtk/core/process.hpp"
+#include "mtk/render/cache.hpp"
+#include "mtk/render/render.hpp"
+
+namespace mtk::render {
+
+namespace stdfs = std::filesystem;
+
+namespace {
+
+// Where the job directory appears inside the sandbox: a fixed, short path keeps tracebacks (and
+// so the feedback text and cached results) independent of the host's job directory name.
+constexpr const char* kSandboxJobDir = "/tmp/job";
+constexpr uint64_t kSandboxTmpBytes = 256ull << 20;
+constexpr const char* kManimCfg =
+    "[CLI]\n"
+    "notify_outdated_version = False\n"
+    "\n"
+    "[logger]\n"
+    "log_timestamps = False\n";
+
+std::string human_bytes(uint64_t b) {
+  char buf[64];
+  if (b >= (1ull << 30)) std::snprintf(buf, sizeof buf, "%.3g GiB", static_cast<double>(b) / (1ull << 30));
+  else std::snprintf(buf, sizeof buf, "%.3g MiB", static_cast<double>(b) / (1ull << 20));
+  return buf;
+}
+
+std::string seconds_str(double s) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%g", s);
+  return buf;
+}
+
+bool valid_identifier(const std::string& s) {
+  if (s.empty() || s.size() > 200) return false;
+  if (!(std::isalpha(static_cast<unsigned char>(s[0])) || s[0] == '_')) return false;
+  for (char c : s)
+    if (!(std::isalnum(static_cast<unsigned char>(c)) || c == '_')) return false;
+  return true;
+}
+
+// Can (uid, gid) search every existing directory on the way to `p`?
+bool reachable_by(const stdfs::path& p, int uid, int gid) {
+  std::error_code ec;
+  stdfs::path abs = stdfs::weakly_canonical(stdfs::absolute(p, ec), ec);
+  stdfs::path cur;
+  for (const auto& part : abs) {
+    cur /= part;
+    struct stat st;
+    if (::stat(cur.c_str(), &st) != 0) break;  // the rest will be created by us
+    if (!S_ISDIR(st.st_mode)) return false;
+    mode_t bit = static_cast<int>(st.st_uid) == uid ? S_IXUSR : static_cast<int>(st.st_gid) == gid ? S_IXGRP : S_IXOTH;
+    if (!(st.st_mode & bit)) return false;
+  }
+  return true;
+}
+
+// A directory of ours for the fallback roots, refusing one planted by another user.
+stdfs::path private_var_tmp_base() {
+  stdfs::path base = "/var/tmp/manim-toolkit-" + std::to_string(::geteuid());
+  if (::mkdir(base.c_str(), 0711) != 0 && errno != EEXIST)
+    throw Error("cannot create " + base.string() + ": " + std::strerror(errno), "set RenderOptions::job_root and tex_cache");
+  struct stat st;
+  if (::lstat(base.c_str(), &st) != 0 || !S_ISDIR(st.st_mode) || st.st_uid != ::geteuid())
+    throw Error(base.string() + " is not a directory owned by us", "remove it, or set RenderOptions::job_root and tex_cache");
+  ::chmod(base.c_str(), 0711);
+  return base;
+}
+
+// Every component from `root` down to `p` must be a real directory / file, not a symlink the
+// sandboxed code planted to make us read or move something else.
+bool no_symlinks_below(const stdfs::path& root, const stdfs::path& p) {
+  stdfs::path cur = root;
+  for (const auto& part : p.lexically_relative(root)) {
+    if (part == "..") return false;
+    cur /= part;
+    struct stat st;
+    if (::lstat(cur.c_str(), &st) != 0 || S_ISLNK(st.st_mode)) return false;
+  }
+  return true;
+}
+
+bool is_tex_hash_name(const std::string& name, const char* ext) {
+  const size_t el = std::strlen(ext);
+  if (name.size() != 16 + el || name.compare(16, el, ext) != 0) return false;
+  for (size_t i = 0; i < 16; ++i) {
+    char c = name[i];
+    if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'))) return false;
+  }
+  return true;
+}
+
+void chown_tree(const stdfs::path& dir, int uid, int gid) {
+  if (::lchown(dir.c_str(), static_cast<uid_t>(uid), static_cast<gid_t>(gid)) != 0)
+    throw Error("cannot chown " + dir.string() + ": " + std::strerror(errno), "run as root or as the sandbox user");
+  for (const auto& e : stdfs::recursive_directory_iterator(dir)) {
+    int rc = ::lchown(e.path().c_str(), static_cast<uid_t>(uid), static_cast<gid_t>(gid));
+    (void)rc;
+  }
+}
+
+std::string first_line(const std::string& s) {
+  auto lines = detail::split_lines(s);
+  for (auto l : lines)
+    if (!l.empty()) return std::string(l);
+  return {};
+}
+
+std::string signal_name(int sig) {
+  const char* d = ::strsignal(sig);
+  return "signal " + std::to_string(sig) + (d ? std::string(" (") + d + ")" : std::string());
+}
+
+// Removes the job directory when the render is over, unless asked to keep it.
+struct JobDir {
+  stdfs::path path;
+  bool keep = false;
+  ~JobDir() {
+    if (path.empty()) return;
+    if (keep) {
+      spdlog::info("render: kept job directory {}", path.string());
+      return;
+    }
+    std::error_code ec;
+    stdfs::remove_all(path, ec);
+    if (ec) spdlog::warn("render: cannot remove job directory {}: {}", path.string(), ec.message());
+  }
+};
+
+}  // namespace
+
+struct Renderer::Impl {
+  RenderOptions opt;
+  std::shared_ptr<RenderCache> cache;
+  stdfs::path python, job_root, tex_cache, output_dir;
+  bool as_root = false;
+  std::string path_error;  // a configured directory the sandbox user cannot reach
+
+  std::once_flag probe_once;
+  std::string env_error, env_fix;
+  bool sandboxed = true;
+  std::string bwrap, prlimit, version;
+
+  void probe();
+  RenderResult run(const RenderJob& job, const std::string& scene, JobDir& jd);
+  std::vector<std::string> manim_args(const std::string& scene) const;
+  void classify(RenderResult& r, const proc::Result& pr, const stdfs::path& dir) const;
+  void prepare_tex(const stdfs::path& tex_dir) const;
+  void harvest_tex(const stdfs::path& tex_dir) const;
+};
+
+Renderer::Renderer(RenderOptions opts, std::shared_ptr<RenderCache> cache) : impl_(std::make_unique<Impl>()) {
+  static const std::set<std::string> kQualities = {"l", "m", "h", "p", "k"};
+  if (!kQualities.count(opts.quality))
+    throw Error("unknown render quality '" + opts.quality + "'", "use l, m, h, p or k (Manim's -q flag)");
+  if (!(opts.timeout_s > 0)) throw Error("render timeout must be positive", "set render.timeout_s, e.g. 300");
+  if (opts.memory_bytes < (256ull << 20))
+    throw Error("render memory limit below 256 MiB", "Manim needs about 700 MB; use at least 1 GiB");
+  if (opts.max_processes < 4) throw Error("render process limit below 4", "use at least 16");
+  Impl& m = *impl_;
+  m.opt = std::move(opts);
+  m.cache = std::move(cache);
+  m.python = m.opt.python.empty() ? fs::manim_python() : m.opt.python;
+  m.as_root = ::geteuid() == 0;
+  m.output_dir = m.opt.output_dir.empty() ? fs::cache_root() / "outputs" : m.opt.output_dir;
+
+  // The sandbox user must reach the job and LaTeX directories by path.
+  auto pick = [&](const stdfs::path& configured, const char* leaf) -> stdfs::path {
+    if (!configured.empty()) {
+      if (m.as_root && !reachable_by(configured, m.opt.sandbox_uid, m.opt.sandbox_gid) && m.path_error.empty())
+        m.path_error = configured.string() + " is not reachable by the sandbox user (uid " +
+                       std::to_string(m.opt.sandbox_uid) + "): a parent directory denies search permission";
+      return configured;
+    }
+    stdfs::path preferred = fs::cache_root() / leaf;
+    if (!m.as_root || reachable_by(preferred, m.opt.sandbox_uid, m.opt.sandbox_gid)) return preferred;
+    return stdfs::path("/var/tmp/manim-toolkit-" + std::to_string(::geteuid())) / leaf;
+  };
+  m.job_root = pick(m.opt.job_root, "jobs");
+  m.tex_cache = pick(m.opt.tex_cache, "tex");
+}
+
+Renderer::~Renderer() = default;
+
+const RenderOptions& Renderer::options() const { return impl_->opt; }
+const std::shared_ptr<RenderCache>& Renderer::cache() const { return impl_->cache; }
+stdfs::path Renderer::job_root() const { return impl_->job_root; }
+stdfs::path Renderer::tex_cache() const { return impl_->tex_cache; }
+
+void Renderer::Impl::probe() {
+  auto fail = [&](std::string what, std::string fix) {
+    env_error = std::move(what);
+    env_fix = std::move(fix);
+  };
+  if (!path_error.empty())
+    return fail(path_error, "choose RenderOptions::job_root / tex_cache under a world-searchable directory, e.g. /var/tmp/mtk");
+  if (proc::find_executable(python.string()).empty())
+    return fail("Python with Manim not found at " + python.string(),
+                "run scripts/setup.sh, or set MTK_PYTHON (RenderOptions::python) to a Python with manim==0.19.0");
+  try {
+    version = render_environment(python);
+    for (const auto& d : {job_root, tex_cache}) {
+      bool fallback = d.parent_path().filename().string().rfind("manim-toolkit-", 0) == 0 &&
+                      d.parent_path().parent_path() == "/var/tmp";
+      if (fallback) private_var_tmp_base();
+      if (!stdfs::exists(d)) {
+        stdfs::create_directories(d);
+        ::chmod(d.c_str(), d == job_root ? 0711 : 0755);
+      }
+      if (fallback) spdlog::debug("render: using {} (the default under {} is not reachable by uid {})", d.string(),
+                                 fs::cache_root().string(), opt.sandbox_uid);
+    }
+  } catch (const Error& e) {
+    return fail(e.what(), {});  // what() already names the fix
+  } catch (const std::exception& e) {
+    return fail(e.what(), "check permissions and free space");
+  }
+  prlimit = proc::find_executable("prlimit", "/usr/bin:/bin:/usr/sbin:/sbin");
+
+  const std::string unsandboxed_hint = "or set allow_unsandboxed (render.allow_unsandboxed=true) to run without a sandbox";
+  bwrap = opt.bwrap.empty() ? proc::find_executable("bwrap", "/usr/bin:/bin:/usr/local/bin")
+                            : proc::find_executable(opt.bwrap.string());
+  std::string problem, fix;
+  if (bwrap.empty()) {
+    problem = "bubblewrap (" + (opt.bwrap.empty() ? std::string("bwrap") : opt.bwrap.string()) + ") is not installed";
+    fix = "install it (apt-get install bubblewrap), " + unsandboxed_hint;
+  } else {
+    proc::Spec s;
+    s.argv = {bwrap, "--unshare-all", "--die-with-parent", "--new-session", "--ro-bind", "/", "/", "--dev", "/dev",
+              "--proc", "/proc", "--tmpfs", "/tmp", "--ro-bind", tex_cache.string(), tex_cache.string(),
+              "--bind", job_root.string(), kSandboxJobDir, "--", "/bin/true"};
+    s.env = {"PATH=/usr/bin:/bin"};
+    s.timeout_s = 30;
+    if (as_root) s.uid = opt.sandbox_uid, s.gid = opt.sandbox_gid;
+    auto r = proc::run(s);
+    if (!r.started() || r.exit_code != 0) {
+      std::string msg = r.started() ? first_line(r.err) : r.spawn_error;
+      problem = "bubblewrap cannot create a sandbox here" + (msg.empty() ? std::string() : ": " + msg);
+      fix = "enable unprivileged user namespaces (sysctl kernel.unprivileged_userns_clone=1, "
+            "user.max_user_namespaces > 0; in a container allow clone/unshare), " + unsandboxed_hint;
+    }
+  }
+  if (problem.empty()) return;
+  if (!opt.allow_unsandboxed) return fail(problem, fix);
+  sandboxed = false;
+  static std::once_flag warned;  // once per process, however many Renderers
+  std::call_once(warned, [&] {
+    spdlog::warn("!!! render: {}; RENDERING UNTRUSTED CODE WITHOUT A SANDBOX (allow_unsandboxed is set): only "
+                 "rlimits, a timeout, a clean environment{} protect this machine !!!",
+                 problem, as_root ? " and uid " + std::to_string(opt.sandbox_uid) : std::string());
+  });
+}
+
+void Renderer::check_environment() {
+  std::call_once(impl_->probe_once, [&] { impl_->probe(); });
+  if (!impl_->env_error.empty()) throw Error(impl_->env_error, impl_->env_fix);
+}
+
+bool Renderer::sandboxed() {
+  std::call_once(impl_->probe_once, [&] { impl_->probe(); });
+  return impl_->env_error.empty() && impl_->sandboxed;
+}
+
+std::string Renderer::cache_key(const std::string& code, const std::string& scene) {
+  return RenderCache::key(code, scene, render_environment(impl_->python), impl_->opt.quality, kRenderFormatVersion);
+}
+
+std::vector<std::string> Renderer::Impl::manim_args(const std::string& scene) const {
+  return {python.string(), "-m", "manim", "render", "-q" + opt.quality, "--format", "mp4", "--disable_caching",
+          "--progress_bar", "none", "-v", "WARNING", "--media_dir", "media", "-o", "out", "scene.py", scene};
+}
+
+void Renderer::Impl::prepare_tex(const stdfs::path& tex_dir) const {
+  std::error_code ec;
+  for (const auto& e : stdfs::directory_iterator(tex_cache, ec)) {
+    std::string name = e.path().filename().string();
+    if (!is_tex_hash_name(name, ".svg") && !is_tex_hash_name(name, ".tex")) continue;
+    std::error_code ec2;
+    stdfs::create_symlink(e.path(), tex_dir / name, ec2);
+  }
+}
+
+void Renderer::Impl::harvest_tex(const stdfs::path& tex_dir) const {
+  std::error_code ec;
+  for (const auto& e : stdfs::directory_iterator(tex_dir, ec)) {
+    const std::string name = e.path().filename().string();
+    if (!is_tex_hash_name(name, ".svg")) continue;
+    const std::string stem = name.substr(0, 16);
+    const stdfs::path svg = e.path(), tex = tex_dir / (stem + ".tex");
+    struct stat s1, s2;
+    if (::lstat(svg.c_str(), &s1) != 0 || !S_ISREG(s1.st_mode) || s1.st_size > (16 << 20)) continue;
+    if (::lstat(tex.c_str(), &s2) != 0 || !S_ISREG(s2.st_mode) || s2.st_size > (1 << 20)) continue;
+    if (stdfs::exists(tex_cache / name, ec)) continue;
+    try {
+      std::string tex_src = fs::read_file(tex);
+      if (sha256_hex(tex_src).substr(0, 16) != stem) continue;  // not what Manim would have named it
+      std::string svg_src = fs::read_file(svg);
+      if (svg_src.rfind("<?xml", 0) != 0 && svg_src.rfind("<svg", 0) != 0) continue;
+      fs::atomic_write(tex_cache / (stem + ".tex"), tex_src);
+      fs::atomic_write(tex_cache / name, svg_src);  // last: its presence is what Manim checks
+    } catch (const std::exception& ex) {
+      spdlog::debug("render: LaTeX cache harvest of {} failed: {}", name, ex.what());
+    }
+  }
+}
+
+RenderResult Renderer::render(const RenderJob& job) {
+  Impl& m = *impl_;
+  RenderResult r;
+  r.id = job.id;
+  auto fail = [&](FailureClass c, std::string line) {
+    r.success = false;
+    r.failure = c;
+    r.error_line = std::move(line);
+    return r;
+  };
+  try {
+    std::string scene = job.scene;
+    if (!scene.empty()) {
+      r.scene = scene;
+      if (!valid_identifier(scene)) return fail(FailureClass::no_scene, "Invalid scene name '" + scene + "'");
+      bool defined = false;
+      for (const auto& c : scan_classes(job.code)) defined |= c.name == scene;
+      if (!defined) {
+        auto found = detect_scenes(job.code);
+        std::string list;
+        for (const auto& s : found) list += (list.empty() ? "" : ", ") + s;
+        return fail(FailureClass::no_scene, "Scene '" + scene + "' is not defined in the code" +
+                                                (list.empty() ? "; it defines no Scene subclass" : "; scenes found: " + list));
+      }
+    } else {
+      scene = choose_scene(job.code);
+      if (scene.empty())
+        return fail(FailureClass::no_scene,
+                    "No Scene subclass found in the code; define a class such as `class Main(Scene):` with a "
+                    "construct(self) method");
+      r.scene = scene;
+    }
+
+    std::call_once(m.probe_once, [&] { m.probe(); });
+    if (!m.env_error.empty())
+      return fail(FailureClass::sandbox, m.env_fix.empty() ? m.env_error : m.env_error + " (fix: " + m.env_fix + ")");
+
+    const std::string key = RenderCache::key(job.code, scene, m.version, m.opt.quality, kRenderFormatVersion);
+    if (m.cache) {
+      if (auto hit = m.cache->get(key)) {
+        hit->id = job.id;
+        return *hit;
+      }
+    }
+
+    JobDir jd;
+    r = m.run(job, scene, jd);
+    if (m.cache && RenderCache::cacheable(r)) {
+      r = m.cache->put(key, r);
+    } else if (!r.output.empty()) {
+      stdfs::create_directories(m.output_dir);
+      stdfs::path dst = m.output_dir / (key + r.output.extension().string());
+      std::error_code ec;
+      stdfs::rename(r.output, dst, ec);
+      if (ec) stdfs::copy_file(r.output, dst, stdfs::copy_options::overwrite_existing);
+      if (m.as_root) {
+        int rc = ::chown(dst.c_str(), 0, 0);
+        (void)rc;
+      }
+      ::chmod(dst.c_str(), 0644);
+      r.output = dst;
+    }
+    return r;
+  } catch (const std::exception& e) {
+    r.output.clear();
+    return fail(FailureClass::sandbox, std::string("internal error while rendering: ") + e.what());
+  }
+}
+
+RenderResult Renderer::Impl::run(const RenderJob& job, const std::string& scene, JobDir& jd) {
+  RenderResult r;
+  r.id = job.id;
+  r.scene = scene;
+
+  jd.path = fs::make_temp_dir(job_root, "job-");
+  jd.keep = opt.keep_job_dir;
+  const stdfs::path dir = jd.path;
+  ::chmod(dir.c_str(), 0700);
+  fs::atomic_write(dir / "scene.py", job.code);
+  fs::atomic_write(dir / "manim.cfg", kManimCfg);
+  const stdfs::path tex_dir = dir / "media" / "Tex";
+  stdfs::create_directories(tex_dir);
+  if (opt.use_tex_cache) prepare_tex(tex_dir);
+  if (as_root) chown_tree(dir, opt.sandbox_uid, opt.sandbox_gid);
+
+  const double cpu = opt.cpu_seconds > 0 ? opt.cpu_seconds : opt.timeout_s + 30;
+  const std::string home = sandboxed ? kSandboxJobDir : dir.string();
+  const std::vector<std::pair<std::string, std::string>> env = {
+      {"PATH", "/usr/bin:/bin"},         {"HOME", home},
+      {"LANG", "C.UTF-8"},               {"COLUMNS", std::to_string(opt.columns)},
+      {"TMPDIR", "/tmp"},                {"PYTHONDONTWRITEBYTECODE", "1"},
+      {"PYTHONHASHSEED", "0"},           {"OPENBLAS_NUM_THREADS", "1"},
+      {"OMP_NUM_THREADS", "1"},          {"MPLBACKEND", "Agg"}};
+
+  proc::Spec s;
+  s.timeout_s = opt.timeout_s;
+  s.limits.address_space = static_cast<int64_t>(opt.memory_bytes);
+  s.limits.cpu_seconds = static_cast<int64_t>(std::ceil(cpu));
+  s.limits.file_size = static_cast<int64_t>(opt.max_file_bytes);
+  s.limits.core_size = 0;
+  s.capture_limit = 2u << 20;
+  if (as_root) s.uid = opt.sandbox_uid, s.gid = opt.sandbox_gid;
+  const auto manim = manim_args(scene);
+  if (sandboxed) {
+    const std::string venv = python.parent_path().parent_path().string();
+    s.argv = {bwrap, "--unshare-all", "--die-with-parent", "--new-session", "--ro-bind", "/", "/", "--dev", "/dev",
+              "--proc", "/proc", "--size", std::to_string(kSandboxTmpBytes), "--tmpfs", "/tmp",
+              // other jobs' directories stay out of sight
+              "--size", "65536", "--tmpfs", job_root.string(),
+              // visible even when they live under the host's /tmp
+              "--ro-bind", tex_cache.string(), tex_cache.string(), "--ro-bind", venv, venv,
+              "--bind", dir.string(), kSandboxJobDir, "--chdir", kSandboxJobDir, "--clearenv"};
+    for (const auto& [k, v] : env) s.argv.insert(s.argv.end(), {"--setenv", k, v});
+    s.argv.push_back("--");
+    // RLIMIT_NPROC set inside the sandbox's user namespace counts only that sandbox's processes;
+    // set on bwrap it would be shared by every concurrent job of the same uid.
+    if (!prlimit.empty())
+      s.argv.insert(s.argv.end(), {prlimit, "--nproc=" + std::to_string(opt.max_processes), "--"});
+    else
+      s.limits.processes = opt.max_processes;
+    s.argv.insert(s.argv.end(), manim.begin(), manim.end());
+    s.env = {"PATH=/usr/bin:/bin"};
+  } else {
+    s.argv = manim;
+    for (const auto& [k, v] : env) s.env.push_back(k + "=" + v);
+    s.cwd = dir.string();
+    s.limits.processes = opt.max_processes;
+  }
+
+  proc::Result pr = proc::run(s);
+  r.stdout_text = detail::sanitize_utf8(pr.out);
+  r.stderr_text = detail::sanitize_utf8(pr.err);
+  r.duration_s = pr.duration_s;
+  r.timed_out = pr.timed_out;
+  r.exit_code = pr.exit_code;
+  r.signal = pr.signal;
+  // bwrap reports a child killed by signal N as exit status 128 + N.
+  if (sandboxed && pr.signal == 0 && pr.exit_code > 128 && pr.exit_code <= 128 + 64) {
+    r.signal = pr.exit_code - 128;
+    r.exit_code = -1;
+  }
+  classify(r, pr, dir);
+  if (r.success && opt.use_tex_cache) harvest_tex(tex_dir);
+  return r;
+}
+
+void Renderer::Impl::classify(RenderResult& r, const proc::Result& pr, const stdfs::path& dir) const {
+  auto set = [&](FailureClass c, std::string line) {
+    r.success = c == FailureClass::none;
+    r.failure = c;
+    r.error_line = std::move(line);
+  };
+  const std::string& out = r.stdout_text;
+  const std::string& err = r.stderr_text;
+  if (!pr.started()) return set(FailureClass::sandbox, "Could not start the renderer: " + pr.spawn_error);
+  if (sandboxed && pr.exit_code == 1 && err.rfind("bwrap: ", 0) == 0)
+    return set(FailureClass::sandbox, "The sandbox (bubblewrap) failed: " + first_line(err));
+  if (r.timed_out)
+    return set(FailureClass::timeout, "Rendering exceeded the " + seconds_str(opt.timeout_s) +
+                                          " s time limit; avoid infinite loops and very long self.wait() or run_time values");
+  if (r.signal == SIGXCPU)
+    return set(FailureClass::timeout, "Rendering exceeded the CPU time limit; avoid infinite loops and very long "
+                                      "self.wait() or run_time values");
+  if (r.signal == SIGXFSZ)
+    return set(FailureClass::killed, "An output file exceeded the " + human_bytes(opt.max_file_bytes) +
+                                         " size limit; render shorter scenes at lower quality");
+  if (r.signal == SIGKILL)
+    return set(FailureClass::killed, "The renderer was killed (SIGKILL), most likely by the kernel's out-of-memory "
+                                     "killer; use fewer or smaller objects");
+  if (r.signal != 0) return set(FailureClass::killed, "The renderer died of " + signal_name(r.signal));
+
+  if (r.exit_code == 0) {
+    if (out.find("There are no scenes inside that module") != std::string::npos)
+      return set(FailureClass::no_scene, "Manim found no Scene subclass in the code");
+    const stdfs::path media = dir / "media";
+    std::error_code ec;
+    const stdfs::path videos = media / "videos" / "scene";
+    if (stdfs::is_directory(videos, ec) && no_symlinks_below(dir, videos)) {
+      for (const auto& q : stdfs::directory_iterator(videos, ec)) {
+        stdfs::path mp4 = q.path() / "out.mp4";
+        struct stat st;
+        if (::lstat(mp4.c_str(), &st) == 0 && S_ISREG(st.st_mode) && st.st_size > 0 && no_symlinks_below(dir, mp4)) {
+          r.output = mp4;
+          r.still = false;
+          return set(FailureClass::none, "");
+        }
+      }
+    }
+    const stdfs::path png = media / "images" / "scene" / "out.png";
+    struct stat st;
+    if (::lstat(png.c_str(), &st) == 0 && S_ISREG(st.st_mode) && st.st_size > 0 && no_symlinks_below(dir, png)) {
+      r.output = png;
+      r.still = true;
+      return set(FailureClass::none, "");
+    }
+    return set(FailureClass::no_output,
+               "Manim exited without writing a video or an image; construct() must run to the end (no sys.exit) "
+               "and the class must be a Scene");
+  }
+
+  const std::string ex = exception_line(err);
+  if (out.find("LaTeX compilation error") != std::string::npos ||
+      err.find("error converting to dvi") != std::string::npos ||
+      err.find("error converting to xdv") != std::string::npos ||
+      err.find("error converting to pdf") != std::string::npos ||
+      err.find("failed but did not produce a log file") != std::string::npos) {
+    std::string line = ex;
+    auto ctx = detail::latex_context(out, 1);
+    if (!ctx.empty()) line = ctx.front();
+    return set(FailureClass::latex, line.empty() ? "LaTeX compilation failed" : line);
+  }
+  const std::string type = detail::exception_type(ex);
+  if (type.empty() && out.find("is not in the script") != std::string::npos)
+    return set(FailureClass::no_scene, "Manim could not find the requested scene in the code");
+  if (type == "SyntaxError" || type == "IndentationError" || type == "TabError") return set(FailureClass::syntax, ex);
+  if (type == "ImportError" || type == "ModuleNotFoundError") return set(FailureClass::import, ex);
+  if (type == "NameError" || type == "UnboundLocalError") return set(FailureClass::name, ex);
+  if (type == "AttributeError") return set(FailureClass::attribute, ex);
+  if (type == "TypeError") return set(FailureClass::type, ex);
+  if ((type.size() >= 11 && type.compare(type.size() - 11, 11, "MemoryError") == 0) ||
+      ex.find("Cannot allocate memory") != std::string::npos)
+    return set(FailureClass::memory, "Rendering ran out of memory (limit " + human_bytes(opt.memory_bytes) +
+                                         "); avoid huge arrays and very many objects");
+  if (ex.find("[Errno 27]") != std::string::npos)
+    return set(FailureClass::killed, "An output file exceeded the " + human_bytes(opt.max_file_bytes) +
+                                         " size limit; render shorter scenes at lower quality");
+  if (type == "ValueError") return set(FailureClass::value, ex);
+  if (!type.empty()) return set(FailureClass::runtime, ex);
+  std::string last = feedback_tail(err.empty() ? out : err, 1);
+  return set(FailureClass::runtime, "Manim exited with status " + std::to_string(r.exit_code) +
+                                        (last.empty() ? std::string() : ": " + last));
+}
+
+}  // namespace mtk::render

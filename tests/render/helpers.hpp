@@ -1,0 +1,108 @@
+#pragma once
+// Shared by the render tests: options with short limits and throw-away directories, and a check
+// that no sandboxed process outlives its job.
+#include <dirent.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdio>
+#include <iterator>
+#include <filesystem>
+#include <fstream>
+#include <string>
+#include <thread>
+
+#include "mtk/core/fs.hpp"
+#include "mtk/render/render.hpp"
+
+namespace mtk::render::test {
+
+// Directories the sandbox user can reach (under /var/tmp), removed at exit.
+inline const std::filesystem::path& scratch_root() {
+  static struct Scratch {
+    std::filesystem::path dir;
+    Scratch() {
+      dir = mtk::fs::make_temp_dir("/var/tmp", "mtk-render-test-");
+      std::filesystem::permissions(dir, std::filesystem::perms::owner_all | std::filesystem::perms::group_exec |
+                                            std::filesystem::perms::others_exec);
+    }
+    ~Scratch() {
+      std::error_code ec;
+      std::filesystem::remove_all(dir, ec);
+    }
+  } s;
+  return s.dir;
+}
+
+// The tests' sandbox runs under its own uid (when root), so that "nothing left running" is not
+// confused by other renders on the machine that use the default 65534.
+constexpr int kTestUid = 61234;
+
+inline RenderOptions test_options(double timeout_s = 20) {
+  RenderOptions o;
+  o.sandbox_uid = kTestUid;
+  o.sandbox_gid = kTestUid;
+  o.timeout_s = timeout_s;
+  o.job_root = scratch_root() / "jobs";
+  o.tex_cache = scratch_root() / "tex";
+  o.output_dir = scratch_root() / "outputs";
+  return o;
+}
+
+// Live (non-zombie) processes running as `uid`, one "pid state cmdline" line each.
+inline std::string processes_of(int uid) {
+  std::string out;
+  DIR* d = ::opendir("/proc");
+  if (!d) return out;
+  while (auto* e = ::readdir(d)) {
+    if (e->d_name[0] < '0' || e->d_name[0] > '9') continue;
+    const std::string dir = std::string("/proc/") + e->d_name;
+    std::ifstream st(dir + "/status");
+    std::string line, state;
+    int u = -1;
+    while (std::getline(st, line)) {
+      if (line.rfind("State:", 0) == 0) state = line.substr(6);
+      if (line.rfind("Uid:", 0) == 0) u = std::stoi(line.substr(4));
+    }
+    if (u != uid || state.find("zombie") != std::string::npos) continue;
+    std::ifstream cl(dir + "/cmdline");
+    std::string cmd((std::istreambuf_iterator<char>(cl)), std::istreambuf_iterator<char>());
+    for (auto& c : cmd)
+      if (c == '\0') c = ' ';
+    out += std::string(e->d_name) + state + " " + cmd.substr(0, 200) + "\n";
+  }
+  ::closedir(d);
+  return out;
+}
+
+// True when no process of the tests' sandbox uid is left within `wait_s` (always true when not
+// root: then the sandbox runs under our own uid and cannot be told apart).
+inline bool no_sandbox_processes_left(double wait_s = 5) {
+  if (::geteuid() != 0) return true;
+  const auto end = std::chrono::steady_clock::now() + std::chrono::duration<double>(wait_s);
+  std::string left;
+  while (!(left = processes_of(kTestUid)).empty()) {
+    if (std::chrono::steady_clock::now() > end) {
+      std::fprintf(stderr, "processes left running as uid %d:\n%s", kTestUid, left.c_str());
+      return false;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  return true;
+}
+
+inline const char* kStillScene = R"(from manim import *
+
+class Still(Scene):
+    def construct(self):
+        self.add(Circle())
+)";
+
+inline const char* kMovieScene = R"(from manim import *
+
+class Movie(Scene):
+    def construct(self):
+        self.play(Create(Square()), run_time=0.5)
+)";
+
+}  // namespace mtk::render::test
