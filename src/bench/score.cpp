@@ -1,0 +1,306 @@
+#include "mtk/bench/score.hpp"
+
+#include <spdlog/spdlog.h>
+
+#include <chrono>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <future>
+#include <nlohmann/json.hpp>
+#include <set>
+#include <sstream>
+#include <unordered_map>
+
+#include "mtk/core/error.hpp"
+#include "mtk/core/fs.hpp"
+#include "mtk/core/hash.hpp"
+#include "mtk/core/progress.hpp"
+#include "mtk/data/dataset.hpp"
+#include "mtk/data/prompt.hpp"
+#include "mtk/metrics/visual.hpp"
+#include "mtk/render/cache.hpp"
+#include "mtk/render/pool.hpp"
+#include "mtk/render/render.hpp"
+#include "mtk/video/decode.hpp"
+
+namespace mtk::bench {
+
+namespace stdfs = std::filesystem;
+using json = nlohmann::json;
+using Clock = std::chrono::steady_clock;
+
+namespace {
+
+constexpr const char* kMetricVersion = "s_ssim-v1";
+
+json item_to_json(const ItemResult& r) {
+  return json{{"id", r.id},
+              {"type", r.type},
+              {"has_code", r.has_code},
+              {"ref_ok", r.ref_ok},
+              {"ref_failure", r.ref_failure},
+              {"pred_ok", r.pred_ok},
+              {"pred_failure", r.pred_failure},
+              {"pred_error", r.pred_error},
+              {"s_ssim", r.s_ssim},
+              {"dtw_distance", r.dtw_distance},
+              {"ref_frames", r.ref_frames},
+              {"pred_frames", r.pred_frames},
+              {"ref_render_s", r.ref_render_s},
+              {"pred_render_s", r.pred_render_s},
+              {"metric_s", r.metric_s},
+              {"ref_cached", r.ref_cached},
+              {"pred_cached", r.pred_cached},
+              {"key", r.key}};
+}
+
+ItemResult item_from_json(const json& j) {
+  ItemResult r;
+  r.id = j.value("id", "");
+  r.type = j.value("type", "");
+  r.has_code = j.value("has_code", false);
+  r.ref_ok = j.value("ref_ok", false);
+  r.ref_failure = j.value("ref_failure", "");
+  r.pred_ok = j.value("pred_ok", false);
+  r.pred_failure = j.value("pred_failure", "");
+  r.pred_error = j.value("pred_error", "");
+  r.s_ssim = j.value("s_ssim", 0.0);
+  r.dtw_distance = j.value("dtw_distance", 0.0);
+  r.ref_frames = j.value("ref_frames", size_t(0));
+  r.pred_frames = j.value("pred_frames", size_t(0));
+  r.ref_render_s = j.value("ref_render_s", 0.0);
+  r.pred_render_s = j.value("pred_render_s", 0.0);
+  r.metric_s = j.value("metric_s", 0.0);
+  r.ref_cached = j.value("ref_cached", false);
+  r.pred_cached = j.value("pred_cached", false);
+  r.key = j.value("key", "");
+  return r;
+}
+
+// Predictions JSONL: {"id": ..., "code": ...} or {"id": ..., "completion": ...} (code extracted).
+std::unordered_map<std::string, std::string> load_predictions(const std::string& path) {
+  std::ifstream in(path);
+  if (!in) throw Error("cannot open predictions file " + path, "pass a JSONL file of {\"id\", \"code\"} objects, or 'reference'");
+  std::unordered_map<std::string, std::string> out;
+  std::string line;
+  size_t lineno = 0;
+  while (std::getline(in, line)) {
+    ++lineno;
+    if (line.find_first_not_of(" \t\r") == std::string::npos) continue;
+    json j;
+    try {
+      j = json::parse(line);
+    } catch (const json::parse_error& e) {
+      throw Error(path + ":" + std::to_string(lineno) + ": malformed JSON: " + e.what(), "fix or remove that line");
+    }
+    if (!j.is_object() || !j.contains("id"))
+      throw Error(path + ":" + std::to_string(lineno) + ": expected an object with an \"id\"", "one prediction per line");
+    std::string id = j["id"].is_string() ? j["id"].get<std::string>() : j["id"].dump();
+    std::string code;
+    if (j.contains("code") && j["code"].is_string()) code = j["code"].get<std::string>();
+    else if (j.contains("completion") && j["completion"].is_string()) code = data::extract_code(j["completion"].get<std::string>());
+    else throw Error(path + ":" + std::to_string(lineno) + ": prediction needs \"code\" or \"completion\"", "add one of them");
+    out[id] = code;
+  }
+  return out;
+}
+
+std::string fmt(const char* f, double v) {
+  char buf[64];
+  std::snprintf(buf, sizeof buf, f, v);
+  return buf;
+}
+
+}  // namespace
+
+ScoreSummary run_score(const ScoreOptions& opts) {
+  auto t0 = Clock::now();
+  auto tasks = data::load_dataset(opts.dataset, opts.split);
+  if (opts.limit && tasks.size() > opts.limit) tasks.resize(opts.limit);
+  bool oracle = opts.predictions == "reference";
+  std::unordered_map<std::string, std::string> preds;
+  if (!oracle) preds = load_predictions(opts.predictions);
+
+  stdfs::path out(opts.out_dir);
+  stdfs::create_directories(out);
+  stdfs::path partial = out / "results.partial.jsonl";
+
+  render::RenderOptions ro;
+  ro.timeout_s = opts.timeout_s;
+  ro.allow_unsandboxed = opts.allow_unsandboxed;
+  std::shared_ptr<render::RenderCache> cache;
+  if (opts.use_cache) cache = std::make_shared<render::RenderCache>();
+  render::RenderPool pool(ro, cache, opts.workers);
+  pool.renderer().check_environment();  // one clear error up front instead of 2N failed renders
+
+  metrics::SSimScoreOptions mo;
+  mo.exact_dtw = opts.exact_dtw;
+  mo.threads = opts.metric_threads;
+  const std::string metric_tag = std::string(kMetricVersion) + (opts.exact_dtw ? "-exact" : "-fast");
+
+  // Items already scored by an earlier, interrupted run with the same inputs.
+  std::unordered_map<std::string, ItemResult> done;
+  if (opts.resume && stdfs::exists(partial)) {
+    std::ifstream in(partial);
+    std::string line;
+    while (std::getline(in, line)) {
+      try {
+        auto r = item_from_json(json::parse(line));
+        done[r.key] = r;
+      } catch (const std::exception&) {
+        // a line cut by a crash: ignore it, the item is scored again
+      }
+    }
+  }
+
+  struct Pending {
+    const data::Task* task;
+    std::string pred_code, key;
+    bool has_code = false, reused = false;
+    ItemResult reused_result;
+    std::shared_future<render::RenderResult> ref, pred;
+  };
+  std::vector<Pending> items;
+  items.reserve(tasks.size());
+  size_t reused = 0;
+  for (const auto& t : tasks) {
+    Pending p;
+    p.task = &t;
+    if (oracle) p.pred_code = t.code;
+    else if (auto it = preds.find(t.id); it != preds.end()) p.pred_code = it->second;
+    p.has_code = !p.pred_code.empty();
+    p.key = Sha256().field(t.code).field(p.pred_code).field(metric_tag).field(t.id).hex();
+    if (auto it = done.find(p.key); it != done.end()) {
+      p.reused = true;
+      p.reused_result = it->second;
+      ++reused;
+    }
+    items.push_back(std::move(p));
+  }
+  if (reused) spdlog::info("resuming: {} of {} items already scored in {}", reused, items.size(), partial.string());
+  // Queue every render up front, reference then prediction per item, so items finish in order
+  // while the pool keeps working on later ones. Identical code shares one render.
+  for (auto& p : items) {
+    if (p.reused) continue;
+    render::RenderJob rj{p.task->code, "", p.task->id + "-ref"};
+    p.ref = pool.submit(rj).share();
+    if (!p.has_code) continue;
+    if (p.pred_code == p.task->code) p.pred = p.ref;
+    else p.pred = pool.submit(render::RenderJob{p.pred_code, "", p.task->id + "-pred"}).share();
+  }
+
+  ScoreSummary s;
+  Progress progress("score", items.size());
+  for (auto& p : items) {
+    ItemResult r;
+    if (p.reused) {
+      r = p.reused_result;
+    } else {
+      r.id = p.task->id;
+      r.type = p.task->type;
+      r.key = p.key;
+      r.has_code = p.has_code;
+      const auto& ref = p.ref.get();
+      r.ref_ok = ref.success;
+      r.ref_failure = std::string(render::to_string(ref.failure));
+      r.ref_render_s = ref.duration_s;
+      r.ref_cached = ref.cached;
+      if (!ref.success)
+        spdlog::warn("{}: the reference failed to render ({}): {}", r.id, r.ref_failure, ref.error_line);
+      if (!p.has_code) {
+        r.pred_failure = "no_code";
+        r.pred_error = "no code could be extracted from the prediction";
+      } else {
+        const auto& pred = p.pred.get();
+        r.pred_ok = pred.success;
+        r.pred_failure = std::string(render::to_string(pred.failure));
+        r.pred_error = pred.error_line;
+        r.pred_render_s = pred.duration_s;
+        r.pred_cached = pred.cached;
+        if (pred.success && ref.success) {
+          auto m0 = Clock::now();
+          try {
+            auto rf = video::load_frames(ref.output);
+            auto pf = video::load_frames(pred.output);
+            auto sc = metrics::s_ssim(rf.gray, pf.gray, mo);
+            r.s_ssim = sc.score;
+            r.dtw_distance = sc.dtw_distance;
+            r.ref_frames = sc.n;
+            r.pred_frames = sc.m;
+          } catch (const Error& e) {
+            spdlog::warn("{}: cannot score the videos: {}", r.id, e.what());
+            r.pred_error = std::string("scoring failed: ") + e.what();
+          }
+          r.metric_s = std::chrono::duration<double>(Clock::now() - m0).count();
+        }
+      }
+      fs::append_line(partial, item_to_json(r).dump());
+    }
+    auto& g = s.by_type[r.type.empty() ? "-" : r.type];
+    for (Group* grp : {&s.overall, &g}) {
+      grp->items++;
+      grp->rendered += r.pred_ok;
+      grp->ref_rendered += r.ref_ok;
+      grp->sum_s_ssim += r.s_ssim;
+    }
+    if (!r.pred_ok) s.failures[r.pred_failure]++;
+    progress.tick(1, r.id + (r.pred_ok ? " ok S_SSIM=" + fmt("%.4f", r.s_ssim) : " " + r.pred_failure));
+    s.items.push_back(std::move(r));
+  }
+  s.wall_s = std::chrono::duration<double>(Clock::now() - t0).count();
+
+  std::string jsonl;
+  for (const auto& r : s.items) jsonl += item_to_json(r).dump() + "\n";
+  fs::atomic_write(out / "results.jsonl", jsonl);
+  fs::atomic_write(out / "summary.md", summary_markdown(s, opts));
+  fs::atomic_write(out / "summary.csv", summary_csv(s));
+  json meta{{"dataset", opts.dataset}, {"split", opts.split}, {"predictions", opts.predictions},
+            {"items", s.items.size()}, {"render_success_rate", s.overall.rsr()},
+            {"mean_s_ssim", s.overall.mean_s_ssim()}, {"wall_s", s.wall_s}, {"metric", metric_tag},
+            {"timeout_s", opts.timeout_s}, {"manim_version", render::manim_version(pool.renderer().options().python.empty() ? fs::manim_python() : pool.renderer().options().python)}};
+  fs::atomic_write(out / "summary.json", meta.dump(2) + "\n");
+  stdfs::remove(partial);
+  return s;
+}
+
+std::string summary_markdown(const ScoreSummary& s, const ScoreOptions& opts) {
+  std::ostringstream o;
+  o << "# Score: " << opts.predictions << " on " << opts.dataset << " (" << opts.split << ")\n\n";
+  o << "| group | items | RSR | mean S_SSIM | references rendered |\n|---|---:|---:|---:|---:|\n";
+  auto row = [&](const std::string& name, const Group& g) {
+    o << "| " << name << " | " << g.items << " | " << fmt("%.1f%%", 100 * g.rsr()) << " | "
+      << fmt("%.4f", g.mean_s_ssim()) << " | " << g.ref_rendered << " |\n";
+  };
+  for (const auto& [k, g] : s.by_type) row(k, g);
+  row("**all**", s.overall);
+  o << "\nRSR: share of items whose predicted code renders. S_SSIM: the paper's SSIM + FastDTW term, "
+       "0 for a failed render.\n";
+  if (!s.failures.empty()) {
+    o << "\n| failure class | count |\n|---|---:|\n";
+    for (const auto& [k, n] : s.failures) o << "| " << k << " | " << n << " |\n";
+  }
+  o << "\n| id | type | result | S_SSIM | frames ref/pred | error |\n|---|---|---|---:|---|---|\n";
+  for (const auto& r : s.items) {
+    std::string err = r.pred_error;
+    for (auto& c : err)
+      if (c == '|' || c == '\n') c = ' ';
+    if (err.size() > 80) err = err.substr(0, 77) + "...";
+    o << "| " << r.id << " | " << r.type << " | " << (r.pred_ok ? "ok" : r.pred_failure) << " | "
+      << fmt("%.4f", r.s_ssim) << " | " << r.ref_frames << "/" << r.pred_frames << " | " << err << " |\n";
+  }
+  o << "\nWall time " << format_duration(s.wall_s) << ".\n";
+  return o.str();
+}
+
+std::string summary_csv(const ScoreSummary& s) {
+  std::ostringstream o;
+  o << "id,type,has_code,ref_ok,pred_ok,pred_failure,s_ssim,dtw_distance,ref_frames,pred_frames,pred_render_s\n";
+  for (const auto& r : s.items)
+    o << r.id << ',' << r.type << ',' << r.has_code << ',' << r.ref_ok << ',' << r.pred_ok << ',' << r.pred_failure
+      << ',' << fmt("%.6f", r.s_ssim) << ',' << fmt("%.6f", r.dtw_distance) << ',' << r.ref_frames << ','
+      << r.pred_frames << ',' << fmt("%.3f", r.pred_render_s) << '\n';
+  return o.str();
+}
+
+}  // namespace mtk::bench
