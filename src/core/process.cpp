@@ -41,6 +41,11 @@ class Capture {
     if (tail_.size() > 2 * tail_cap_ + 65536) tail_.erase(0, tail_.size() - tail_cap_);
   }
   bool truncated() const { return total_ > head_cap_ + tail_cap_; }
+  std::string last(size_t n) const {
+    if (tail_.size() >= n) return tail_.substr(tail_.size() - n);
+    std::string s = head_.substr(head_.size() - std::min(head_.size(), n - tail_.size()));
+    return s + tail_;
+  }
   std::string take() {
     if (tail_.size() > tail_cap_) tail_.erase(0, tail_.size() - tail_cap_);
     if (!truncated()) return head_ + tail_;
@@ -246,6 +251,7 @@ Result run(const Spec& spec) {
   Capture* caps[2] = {&cap_out, &cap_err};
   char buf[65536];
 
+  auto last_output = Clock::now();
   auto pump = [&](int wait_ms) {
     struct pollfd p[3];
     int idx[3];
@@ -263,8 +269,10 @@ Result run(const Spec& spec) {
       if (idx[j] < 0 || !(p[j].revents & (POLLIN | POLLHUP | POLLERR))) continue;
       int i = idx[j];
       ssize_t k = ::read(fds[i], buf, sizeof buf);
-      if (k > 0)
+      if (k > 0) {
         caps[i]->add(buf, static_cast<size_t>(k));
+        last_output = Clock::now();
+      }
       else if (k == 0 || (errno != EINTR && errno != EAGAIN))
         close_fd(fds[i]);
     }
@@ -280,6 +288,7 @@ Result run(const Spec& spec) {
   };
 
   const bool has_deadline = spec.timeout_s > 0;
+  const bool watch_stall = spec.stall_s > 0 && static_cast<bool>(spec.stop_when_stalled);
   const auto deadline = t0 + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(spec.timeout_s));
   while (!leader_exited()) {
     int wait_ms = -1;
@@ -293,6 +302,16 @@ Result run(const Spec& spec) {
       wait_ms = static_cast<int>(std::min<long long>(left + 1, 1 << 30));
     }
     if (pidfd < 0) wait_ms = wait_ms < 0 ? 20 : std::min(wait_ms, 20);
+    if (watch_stall && !res.stalled) {
+      double quiet = std::chrono::duration<double>(Clock::now() - last_output).count();
+      if (quiet >= spec.stall_s && spec.stop_when_stalled(cap_out.last(8192), cap_err.last(8192))) {
+        kill_group();
+        res.stalled = true;
+        continue;
+      }
+      int check_ms = static_cast<int>(std::max(0.0, spec.stall_s - quiet) * 1000) + 50;
+      wait_ms = wait_ms < 0 ? check_ms : std::min(wait_ms, check_ms);
+    }
     pump(wait_ms);
   }
   // The leader is a zombie now, so its pid (= the group id) cannot be reused while we kill.

@@ -450,7 +450,22 @@ RenderResult Renderer::Impl::run(const RenderJob& job, const std::string& scene,
     s.limits.processes = opt.max_processes;
   }
 
+  // Manim 0.19 prints the traceback of an exception raised while frames are being written and
+  // then hangs (a non-daemon writer thread): stop it once the traceback is out and all is quiet.
+  s.stall_s = opt.stall_s;
+  s.stop_when_stalled = [](const std::string&, const std::string& err_tail) {
+    // rich's boxed traceback ends with "╯" before the exception line; a plain one has its header
+    // (a boxed one is often longer than the 8 KiB tail, so its header is not always there).
+    bool traceback = err_tail.find("\u256f") != std::string::npos ||
+                     err_tail.find("Traceback (most recent call last)") != std::string::npos;
+    return traceback && !exception_line(err_tail).empty();
+  };
   proc::Result pr = proc::run(s);
+  if (pr.stalled) {  // classified from its traceback, like a process that exited with status 1
+    pr.signal = 0;
+    pr.exit_code = 1;
+    spdlog::debug("render {}: stopped {} s after its traceback (Manim hangs after some errors)", job.id, opt.stall_s);
+  }
   r.stdout_text = detail::sanitize_utf8(pr.out);
   r.stderr_text = detail::sanitize_utf8(pr.err);
   r.duration_s = pr.duration_s;

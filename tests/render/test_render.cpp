@@ -88,6 +88,12 @@ TEST_CASE("render: failure classes from real renders", "[integration][render]") 
       {scene("        int('abc')\n"), "", FailureClass::value, "ValueError"},
       {scene("        [1][5]\n"), "", FailureClass::runtime, "IndexError"},
       {scene("        1 / 0\n"), "", FailureClass::runtime, "ZeroDivisionError"},
+      // Raised while frames are written: Manim 0.19 prints the traceback, then hangs; the stall
+      // watchdog ends it and it is classified by its exception, not as a timeout.
+      {scene("        s = Square()\n        def upd(m, dt):\n            if m.get_center()[0] > 0.5:\n"
+             "                raise ZeroDivisionError('mid-animation')\n        s.add_updater(upd)\n"
+             "        self.add(s)\n        self.play(s.animate.shift(RIGHT * 2))\n"),
+       "", FailureClass::runtime, "ZeroDivisionError: mid-animation"},
       {scene("        {}['k']\n"), "", FailureClass::runtime, "KeyError"},
       {scene("        self.play(Write(MathTex(r\"\\undefinedmacro\")))\n"), "", FailureClass::latex, "Undefined control sequence"},
       {scene("        x = bytearray(8 * 2**30)\n"), "", FailureClass::memory, "out of memory"},
@@ -125,7 +131,10 @@ TEST_CASE("render: failure classes from real renders", "[integration][render]") 
   CHECK(test::no_sandbox_processes_left());
 
   // Feedback for a LaTeX error carries the context that Manim logs on stdout.
-  const auto& latex = results[2 * 10];
+  size_t latex_case = 0;
+  while (latex_case < cases.size() && cases[latex_case].expected != FailureClass::latex) ++latex_case;
+  REQUIRE(latex_case < cases.size());
+  const auto& latex = results[2 * latex_case];
   auto clean = feedback_clean(latex);
   CHECK(clean.find("Undefined control sequence") != std::string::npos);
   CHECK(clean.find("\\undefinedmacro") != std::string::npos);

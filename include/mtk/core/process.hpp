@@ -4,6 +4,7 @@
 // resource limits, its own session/process group, optional uid/gid drop, and a wall-clock timeout
 // that SIGKILLs the whole process group.
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -37,12 +38,18 @@ struct Spec {
   // Per stream. Beyond it the first quarter and the last three quarters are kept with a
   // "[... N bytes omitted ...]" marker between them.
   size_t capture_limit = 4u << 20;
+  // Early stop for a child that printed a fatal error but does not exit: after `stall_s`
+  // seconds without output, `stop_when_stalled(last 8 KiB of stdout, of stderr)` is asked, and
+  // `true` kills the process group (Result::stalled). 0 or no predicate: never.
+  double stall_s = 0;
+  std::function<bool(const std::string& out_tail, const std::string& err_tail)> stop_when_stalled;
 };
 
 struct Result {
   int exit_code = -1;  // exit status when the child exited; -1 when it died of a signal
   int signal = 0;      // the terminating signal, 0 when it exited
   bool timed_out = false;  // we killed it at the wall-clock limit (signal is then SIGKILL)
+  bool stalled = false;    // we killed it because stop_when_stalled said so
   double duration_s = 0;   // from fork to reaping
   std::string out, err;
   bool out_truncated = false, err_truncated = false;

@@ -26,6 +26,10 @@ inline constexpr int kRenderFormatVersion = 1;
 struct RenderOptions {
   std::string quality = "l";  // Manim's -q: l (854x480, 15 fps), m, h, p, k
   double timeout_s = 300;     // wall clock per job
+  // Manim 0.19 hangs after printing the traceback of an error raised mid-animation; a job whose
+  // stderr ends in a traceback and that stays silent this long is stopped and classified by
+  // its exception instead of running into the timeout. 0 = off.
+  double stall_s = 3;
   uint64_t memory_bytes = 4ull << 30;      // RLIMIT_AS
   double cpu_seconds = 0;                  // RLIMIT_CPU per process; 0 = timeout_s + 30
   uint64_t max_file_bytes = 1ull << 30;    // RLIMIT_FSIZE
