@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The test command: set-up (if needed), build, run every test with CTest.
-#   scripts/test.sh               all tests
-#   scripts/test.sh -L unit       only one label (unit, integration, slow); args go to ctest
+#   scripts/test.sh                    all tests
+#   scripts/test.sh -R '^render:'      arguments go to ctest: here one module's tests
+#   scripts/test.sh -E 'ManimBench'    everything but the slow ManimBench oracle run
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
