@@ -15,6 +15,7 @@
 #include "mtk/core/error.hpp"
 #include "mtk/core/fs.hpp"
 #include "mtk/core/hash.hpp"
+#include "mtk/core/jsonl.hpp"
 #include "mtk/core/progress.hpp"
 #include "mtk/data/dataset.hpp"
 #include "mtk/data/prompt.hpp"
@@ -80,29 +81,14 @@ ItemResult item_from_json(const json& j) {
 
 // Predictions JSONL: {"id": ..., "code": ...} or {"id": ..., "completion": ...} (code extracted).
 std::unordered_map<std::string, std::string> load_predictions(const std::string& path) {
-  std::ifstream in(path);
-  if (!in) throw Error("cannot open predictions file " + path, "pass a JSONL file of {\"id\", \"code\"} objects, or 'reference'");
   std::unordered_map<std::string, std::string> out;
-  std::string line;
-  size_t lineno = 0;
-  while (std::getline(in, line)) {
-    ++lineno;
-    if (line.find_first_not_of(" \t\r") == std::string::npos) continue;
-    json j;
-    try {
-      j = json::parse(line);
-    } catch (const json::parse_error& e) {
-      throw Error(path + ":" + std::to_string(lineno) + ": malformed JSON: " + e.what(), "fix or remove that line");
-    }
-    if (!j.is_object() || !j.contains("id"))
-      throw Error(path + ":" + std::to_string(lineno) + ": expected an object with an \"id\"", "one prediction per line");
-    std::string id = j["id"].is_string() ? j["id"].get<std::string>() : j["id"].dump();
-    std::string code;
-    if (j.contains("code") && j["code"].is_string()) code = j["code"].get<std::string>();
-    else if (j.contains("completion") && j["completion"].is_string()) code = data::extract_code(j["completion"].get<std::string>());
+  read_jsonl(path, "predictions file", [&](const json& j, size_t lineno) {
+    std::string id = json_string_field(j, "id");
+    if (id.empty()) throw Error(path + ":" + std::to_string(lineno) + ": prediction without an \"id\"", "one {\"id\", \"code\"} object per line");
+    if (j.contains("code") && j["code"].is_string()) out[id] = j["code"].get<std::string>();
+    else if (j.contains("completion") && j["completion"].is_string()) out[id] = data::extract_code(j["completion"].get<std::string>());
     else throw Error(path + ":" + std::to_string(lineno) + ": prediction needs \"code\" or \"completion\"", "add one of them");
-    out[id] = code;
-  }
+  });
   return out;
 }
 
