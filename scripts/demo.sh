@@ -9,5 +9,3 @@ scripts/build.sh
 OUT="${1:-runs/demo}"
 build/manim-bench score --dataset samples --split test \
   --predictions data/samples/demo_predictions.jsonl --out "$OUT"
-echo
-cat "$OUT/summary.md"

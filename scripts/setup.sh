@@ -20,7 +20,7 @@ DEB_PACKAGES=(
   build-essential cmake ninja-build pkg-config ccache git
   libtorch-dev libopenblas0-pthread nlohmann-json3-dev libcli11-dev libspdlog-dev
   libavcodec-dev libavformat-dev libavutil-dev libswscale-dev libopencv-dev
-  libsentencepiece-dev catch2 libtree-sitter-dev libssl-dev
+  libsentencepiece-dev catch2 libtree-sitter-dev libssl-dev libpcre2-dev
   bubblewrap ffmpeg
   texlive-latex-base texlive-latex-recommended texlive-latex-extra texlive-fonts-recommended dvisvgm
   python3 python3-venv python3-dev libcairo2-dev libpango1.0-dev
