@@ -1,0 +1,272 @@
+// SmolLM2's byte-level BPE tokenizer against Hugging Face `tokenizers` built from the same GGUF
+// vocabulary (tests/llm/tokenizer_peer.py): identical ids on ManimBench descriptions and code,
+// Unicode, whitespace runs, digits and chat markup; decode(encode(s)) == s. The model file and the
+// Python packages are required: the test fails with the fix when they are missing.
+#include <catch2/catch.hpp>
+#include <chrono>
+#include <cstdio>
+#include <filesystem>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
+
+#include "mtk/core/fs.hpp"
+#include "mtk/core/jsonl.hpp"
+#include "mtk/llm/gguf.hpp"
+#include "mtk/llm/tokenizer.hpp"
+#include "mtk/llm/tokenizer_bpe.hpp"
+
+using namespace mtk::llm;
+namespace stdfs = std::filesystem;
+
+namespace {
+
+constexpr const char* kSmolLM2 = "SmolLM2-135M-Instruct.Q4_1.gguf";
+
+std::string quote(const std::string& s) {
+  std::string out = "'";
+  for (char c : s) out += c == '\'' ? std::string("'\\''") : std::string(1, c);
+  return out + "'";
+}
+
+stdfs::path smollm2_path() { return mtk::fs::project_root() / "models" / kSmolLM2; }
+
+stdfs::path manimbench_path() { return mtk::fs::project_root() / "data" / "manimbench" / "manimbench.jsonl"; }
+
+std::string python() { return mtk::fs::manim_python().string(); }
+
+std::string run_capture(const std::string& cmd, int* status) {
+  FILE* p = ::popen(cmd.c_str(), "r");
+  if (!p) {
+    *status = -1;
+    return {};
+  }
+  std::string out;
+  char buf[65536];
+  size_t n;
+  while ((n = std::fread(buf, 1, sizeof buf, p)) > 0) out.append(buf, n);
+  *status = ::pclose(p);
+  return out;
+}
+
+void require_model_and_peer() {
+  if (!stdfs::exists(smollm2_path()))
+    FAIL("model file " << smollm2_path() << " is missing (fix: scripts/fetch_models.sh)");
+  int st = 0;
+  const std::string out = run_capture(quote(python()) + " -c 'import gguf, tokenizers' 2>&1", &st);
+  if (st != 0)
+    FAIL("the Python packages `gguf` and `tokenizers` are not importable with "
+         << python() << ": " << out << "(fix: scripts/setup.sh --test)");
+}
+
+std::vector<std::string> manimbench_texts(size_t items) {
+  if (!stdfs::exists(manimbench_path()))
+    FAIL("ManimBench is missing at " << manimbench_path() << " (fix: scripts/setup.sh)");
+  std::vector<std::string> out;
+  mtk::read_jsonl(manimbench_path().string(), "dataset", [&](const nlohmann::json& j, size_t) {
+    if (out.size() >= 2 * items) return;
+    out.push_back(mtk::json_string_field(j, "description"));
+    out.push_back(mtk::json_string_field(j, "code"));
+  });
+  return out;
+}
+
+std::vector<std::string> all_manimbench_code() {
+  std::vector<std::string> out;
+  mtk::read_jsonl(manimbench_path().string(), "dataset",
+                  [&](const nlohmann::json& j, size_t) { out.push_back(mtk::json_string_field(j, "code")); });
+  return out;
+}
+
+std::vector<std::string> edge_texts() {
+  return {
+      "",
+      " ",
+      "a",
+      "Hello world",
+      "Hello  world",
+      "  leading and trailing  ",
+      "\t\ttabs\tand\t spaces \t",
+      "\n",
+      "\n\n\n",
+      "line1\nline2\r\nline3\rline4",
+      "    indented\n        more\n\n\n    back",
+      std::string(37, ' ') + "x" + std::string(64, ' '),
+      std::string(200, '\n'),
+      " \t \n \r\n\t ",
+      "12345",
+      "3.14159",
+      "1,000,000 and 1e-9 and 0x1F and -42",
+      "version 2.0.1 (build 20240517)",
+      "١٢٣ ٤٥٦ Arabic-Indic digits, ½ ¾ ² ³ Ⅻ",
+      "café résumé naïve façade Ångström",
+      "e\u0301 combining acute, a\u0308 o\u0302\u0323",
+      "Straße, ǅ, ﬁ ligature, İstanbul",
+      "日本語のテキストです。漢字とひらがな。",
+      "中文文本，包括标点符号！",
+      "한국어 텍스트",
+      "Привет, мир! Ελληνικά.",
+      "שלום עולם",
+      "مرحبا بالعالم",
+      "mixed RTL: abc שלום 123 مرحبا",
+      "emoji: 🎉🚀 👍🏽 👨‍👩‍👧‍👦 🇫🇷",
+      "zero\u200bwidth\u200djoiner\ufeffbom",
+      "nbsp\u00a0here and\u2003em space and\u3000ideographic",
+      "it's they're we've I'm you'll he'd IT'S",
+      "don't 'quoted' \"double\" `back`",
+      "<|im_start|>user\nhi<|im_end|>",
+      "<|im_start|>system\nYou are a helpful AI assistant named SmolLM, trained by Hugging "
+      "Face<|im_end|>\n<|im_start|>user\nDraw a circle.<|im_end|>\n<|im_start|>assistant\n",
+      "text<|endoftext|>more<|im_end|><|im_start|>",
+      "<|im_start|><|im_start|>  <|im_end|>",
+      "<|im_sta partial <|im_end| and <|imstart|>",
+      "<file_sep><filename>scene.py<gh_stars>10",
+      "def f(x):\n    return x ** 2  # square\n",
+      "self.play(Create(circle), run_time=2)\nself.wait()",
+      "{\"key\": [1, 2, 3], \"nested\": {\"a\": null}}",
+      "$$\\frac{a}{b} + \\sqrt{x^2}$$",
+      "~!@#$%^&*()_+-=[]{}|;:',.<>/?",
+      "....,,,,;;;;!!!!????",
+      std::string("a\0b\x01" "c\x7f", 6),
+      "\u00ad soft hyphen \u0085 next line \u2028 line sep",
+      "ÀÁÂÃÄÅÆÇÈÉÊËÌÍÎÏÐÑÒÓÔÕÖ×ØÙÚÛÜÝÞß",
+      "𝔘𝔫𝔦𝔠𝔬𝔡𝔢 𝕞𝕒𝕥𝕙 𝟙𝟚𝟛",
+      "x\u180ey \u180e z",  // Mongolian vowel separator (not whitespace since Unicode 6.3)
+      "a\u0085 b\u2028c \v\f vt ff",
+      "a\x04" "b\x13" "c \x16",  // bytes without a token in this vocabulary: dropped by both
+  };
+}
+
+// Runs the peer with `args` on `texts` (JSON on stdin) and returns its JSON answer.
+nlohmann::json run_peer(const std::string& args, const std::vector<std::string>& texts) {
+  const stdfs::path dir = mtk::fs::make_temp_dir(stdfs::temp_directory_path(), "mtk-tok-");
+  const stdfs::path input = dir / "texts.json";
+  mtk::fs::atomic_write(input, nlohmann::json(texts).dump());
+  const stdfs::path script = mtk::fs::project_root() / "tests" / "llm" / "tokenizer_peer.py";
+  const std::string cmd = quote(python()) + " " + quote(script.string()) + " " + args + " < " + quote(input.string());
+  int st = 0;
+  const std::string out = run_capture(cmd, &st);
+  std::error_code ec;
+  stdfs::remove_all(dir, ec);
+  INFO("command: " << cmd);
+  REQUIRE(st == 0);
+  auto j = nlohmann::json::parse(out);
+  REQUIRE(j.size() == texts.size());
+  return j;
+}
+
+// The peer's token ids for `texts` (mode "special" or "plain").
+std::vector<std::vector<int32_t>> peer_ids(const std::vector<std::string>& texts, const char* mode) {
+  return run_peer(quote(smollm2_path().string()) + " " + mode, texts).get<std::vector<std::vector<int32_t>>>();
+}
+
+// SmolLM2's vocabulary has no token for these control bytes (nor for bytes that never occur in
+// UTF-8): they are dropped, by the peer as well, so decode(encode(s)) is s without them.
+std::string without_dropped(const std::string& s) {
+  std::string out;
+  for (char c : s)
+    if (std::string("\x04\x06\x13\x14\x16\x1d").find(c) == std::string::npos) out += c;
+  return out;
+}
+
+std::string show(const std::string& s) { return nlohmann::json(s).dump(); }
+
+std::string show(const std::vector<int32_t>& ids) { return nlohmann::json(ids).dump(); }
+
+}  // namespace
+
+TEST_CASE("SmolLM2 tokenizer: metadata", "[integration][tokenizer]") {
+  require_model_and_peer();
+  const GgufFile f = GgufFile::open(smollm2_path().string());
+  const auto tok = load_tokenizer(f);
+  CHECK(tok->model() == "gpt2");
+  CHECK(tok->vocab_size() == 49152);
+  CHECK(tok->bos() == 1);
+  CHECK(tok->eos() == 2);
+  CHECK_FALSE(tok->add_bos());
+  CHECK(tok->token_text(1) == "<|im_start|>");
+  CHECK(tok->token_id("<|im_end|>") == 2);
+  CHECK(tok->is_special(0));
+  CHECK_FALSE(tok->is_special(100));
+  const auto* bpe = dynamic_cast<const BpeTokenizer*>(tok.get());
+  REQUIRE(bpe);
+  CHECK(bpe->pre_rule() == "smollm");
+  CHECK(bpe->skipped_merges() == 0);
+  CHECK(bpe->n_merges() == 48900);
+  CHECK(tok->encode("<|im_start|>", true, true) == std::vector<int32_t>{1});  // add_bos_token is false
+}
+
+TEST_CASE("SmolLM2 tokenizer: ids equal Hugging Face tokenizers'", "[integration][tokenizer]") {
+  require_model_and_peer();
+  const GgufFile f = GgufFile::open(smollm2_path().string());
+  const auto tok = load_tokenizer(f);
+  std::vector<std::string> texts = manimbench_texts(150);
+  REQUIRE(texts.size() == 300);
+  for (auto& s : edge_texts()) texts.push_back(s);
+
+  for (const char* mode : {"special", "plain"}) {
+    const bool parse_special = std::string(mode) == "special";
+    const auto want = peer_ids(texts, mode);
+    size_t mismatches = 0, tokens = 0;
+    for (size_t k = 0; k < texts.size(); ++k) {
+      const auto got = tok->encode(texts[k], false, parse_special);
+      tokens += got.size();
+      if (got != want[k]) {
+        ++mismatches;
+        UNSCOPED_INFO("mode " << mode << ", text " << k << " " << show(texts[k]) << "\n  ours " << show(got)
+                              << "\n  peer " << show(want[k]));
+      }
+      if (tok->decode(got) != without_dropped(texts[k])) {
+        ++mismatches;
+        UNSCOPED_INFO("mode " << mode << ", text " << k << " " << show(texts[k]) << " decodes to "
+                              << show(tok->decode(got)));
+      }
+    }
+    WARN("parity (" << mode << "): " << texts.size() << " texts, " << tokens << " tokens, " << mismatches
+                    << " mismatches");
+    CHECK(mismatches == 0);
+  }
+}
+
+TEST_CASE("pre-tokenizer rules cut texts as Hugging Face tokenizers' pre-tokenizers do", "[integration][tokenizer]") {
+  require_model_and_peer();
+  std::vector<std::string> texts = manimbench_texts(150);
+  for (auto& s : edge_texts()) texts.push_back(s);
+  for (const char* pre : {"gpt2", "smollm", "llama3", "qwen2"}) {
+    const PreTokenizer p(pre_tokenizer_rule(pre).regexes);
+    const auto want = run_peer(std::string("pretok ") + pre, texts).get<std::vector<std::vector<std::string>>>();
+    size_t mismatches = 0, pieces = 0;
+    for (size_t k = 0; k < texts.size(); ++k) {
+      std::vector<std::string> got;
+      for (auto v : p.split(texts[k])) got.emplace_back(v);
+      pieces += got.size();
+      if (got != want[k]) {
+        ++mismatches;
+        UNSCOPED_INFO("rule " << pre << ", text " << k << " " << show(texts[k]) << "\n  ours "
+                              << nlohmann::json(got).dump() << "\n  peer " << nlohmann::json(want[k]).dump());
+      }
+    }
+    WARN("pre-tokenizer " << pre << " (JIT " << p.jit() << "): " << texts.size() << " texts, " << pieces
+                          << " pieces, " << mismatches << " mismatches");
+    CHECK(mismatches == 0);
+  }
+}
+
+TEST_CASE("SmolLM2 tokenizer: speed on the ManimBench code set", "[integration][tokenizer]") {
+  require_model_and_peer();
+  const GgufFile f = GgufFile::open(smollm2_path().string());
+  const auto tok = load_tokenizer(f);
+  const std::vector<std::string> codes = all_manimbench_code();
+  REQUIRE(!codes.empty());
+  size_t bytes = 0;
+  for (const auto& c : codes) bytes += c.size();
+  for (int pass = 0; pass < 2; ++pass) {  // a cold pass (empty cache), then a warm one
+    const auto t0 = std::chrono::steady_clock::now();
+    size_t tokens = 0;
+    for (const auto& c : codes) tokens += tok->encode(c, false, true).size();
+    const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    WARN((pass == 0 ? "cold" : "warm") << " encode of " << codes.size() << " ManimBench codes (" << bytes
+                                      << " bytes, " << tokens << " tokens): " << s * 1e3 << " ms, "
+                                      << tokens / s << " tokens/s");
+  }
+}
