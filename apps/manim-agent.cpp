@@ -4,8 +4,12 @@
 
 #include "mtk/build_info.hpp"
 #include "mtk/core/app.hpp"
+#include "mtk/core/error.hpp"
 #include "mtk/core/fs.hpp"
 #include "mtk/core/log.hpp"
+#include "mtk/llm/gguf.hpp"
+#include "mtk/llm/model_info.hpp"
+#include "mtk/llm/tokenizer.hpp"
 #include "mtk/render/cache.hpp"
 #include "mtk/render/render.hpp"
 
@@ -30,9 +34,27 @@ int main(int argc, char** argv) {
     render->add_flag("--unsafe-no-sandbox", ro.allow_unsandboxed,
                      "run without bubblewrap when it is unavailable (untrusted code: avoid)");
 
+    std::string model;
+    auto* info = app.add_subcommand("model-info", "Print a GGUF model's architecture, sizes, quantisation types, "
+                                                  "tokenizer and chat template");
+    info->add_option("model", model, "GGUF path, or smollm2 / gemma3 (fetched by scripts/fetch_models.sh)")->required();
+
     CLI11_PARSE(app, argc, argv);
     mtk::init_logging(log_level);
 
+    if (*info) {
+      auto f = mtk::llm::GgufFile::open(mtk::llm::resolve_model(model));
+      std::printf("%s", mtk::llm::describe(f).to_string().c_str());
+      try {
+        auto tok = mtk::llm::load_tokenizer(f);
+        std::printf("tokenizer: loaded, %d tokens, bos %d %s, eos %d %s\n", (int)tok->vocab_size(), (int)tok->bos(),
+                    tok->bos() >= 0 ? tok->token_text(tok->bos()).c_str() : "-", (int)tok->eos(),
+                    tok->eos() >= 0 ? tok->token_text(tok->eos()).c_str() : "-");
+      } catch (const mtk::Error& e) {
+        std::printf("tokenizer: not loadable yet: %s\n", e.what());
+      }
+      return 0;
+    }
     mtk::render::Renderer r(ro, no_cache ? nullptr : std::make_shared<mtk::render::RenderCache>());
     r.check_environment();
     auto res = r.render(mtk::render::RenderJob{mtk::fs::read_file(file), scene, file});

@@ -1,5 +1,10 @@
 #include "mtk/llm/model_info.hpp"
 
+#include <filesystem>
+
+#include "mtk/core/error.hpp"
+#include "mtk/core/fs.hpp"
+
 #include <cstdio>
 #include <sstream>
 
@@ -71,6 +76,22 @@ std::string ModelInfo::to_string() const {
     << (tokenizer_pre.empty() ? "" : " (pre " + tokenizer_pre + ")") << "\n";
   o << "chat template:   " << (has_chat_template ? "yes" : "no") << "\n";
   return o.str();
+}
+
+std::string resolve_model(const std::string& name) {
+  static const std::map<std::string, std::pair<std::string, std::string>> known = {
+      {"smollm2", {"SmolLM2-135M-Instruct.Q4_1.gguf", "smollm2"}},
+      {"gemma3", {"gemma-3-270m-q4_k_m.gguf", "gemma3"}}};
+  if (auto it = known.find(name); it != known.end()) {
+    auto p = fs::project_root() / "models" / it->second.first;
+    if (!std::filesystem::exists(p))
+      throw Error("model " + name + " is not downloaded (" + p.string() + ")",
+                  "run scripts/fetch_models.sh " + it->second.second);
+    return p.string();
+  }
+  if (!std::filesystem::exists(name))
+    throw Error("model file " + name + " does not exist", "pass a .gguf path, or smollm2 / gemma3 after scripts/fetch_models.sh");
+  return name;
 }
 
 }  // namespace mtk::llm

@@ -41,4 +41,9 @@ struct ModelInfo {
 // Throws mtk::Error when general.architecture is missing.
 ModelInfo describe(const GgufFile& f);
 
+// A model argument to a file: "smollm2" and "gemma3" name the models that scripts/fetch_models.sh
+// puts in <project>/models/; anything else is a path. Throws mtk::Error naming the fix when the
+// file does not exist.
+std::string resolve_model(const std::string& name_or_path);
+
 }  // namespace mtk::llm
