@@ -1,0 +1,351 @@
+// Chat templates: unit tests (detection, names, system merge, errors) and byte-for-byte parity with
+// jinja2 rendering the real templates (tests/llm/chat_template_peer.py): SmolLM2's own
+// tokenizer.chat_template from its GGUF, and the published Llama 3 / Gemma 3 / Mistral v3 templates
+// as fixtures. The model file and jinja2 are required: the test fails with the fix when missing.
+#include <algorithm>
+#include <catch2/catch.hpp>
+#include <cstdio>
+#include <filesystem>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
+
+#include "mtk/core/error.hpp"
+#include "mtk/core/fs.hpp"
+#include "mtk/llm/chat_template.hpp"
+#include "mtk/llm/gguf.hpp"
+#include "mtk/llm/model_info.hpp"
+#include "mtk/llm/tokenizer.hpp"
+
+using namespace mtk::llm;
+namespace stdfs = std::filesystem;
+
+namespace {
+
+using Conv = std::vector<ChatMessage>;
+
+std::string quote(const std::string& s) {
+  std::string out = "'";
+  for (char c : s) out += c == '\'' ? std::string("'\\''") : std::string(1, c);
+  return out + "'";
+}
+
+std::string python() { return mtk::fs::manim_python().string(); }
+
+std::string run_capture(const std::string& cmd, int* status) {
+  FILE* p = ::popen(cmd.c_str(), "r");
+  if (!p) {
+    *status = -1;
+    return {};
+  }
+  std::string out;
+  char buf[65536];
+  size_t n;
+  while ((n = std::fread(buf, 1, sizeof buf, p)) > 0) out.append(buf, n);
+  *status = ::pclose(p);
+  return out;
+}
+
+stdfs::path model_path(const char* name, const char* file) {
+  const stdfs::path p = mtk::fs::project_root() / "models" / file;
+  if (!stdfs::exists(p)) FAIL("model file " << p << " (" << name << ") is missing (fix: scripts/fetch_models.sh)");
+  return p;
+}
+
+void require_peer() {
+  int st = 0;
+  const std::string out = run_capture(quote(python()) + " -c 'import gguf, jinja2' 2>&1", &st);
+  if (st != 0)
+    FAIL("the Python packages `gguf` and `jinja2` are not importable with " << python() << ": " << out
+                                                                          << "(fix: scripts/setup.sh --test)");
+}
+
+const char* kPersona =
+    "You are an expert Manim developer. You write complete, runnable Python code for Manim Community "
+    "Edition that animates the scene a text script describes.";
+
+std::string manim_user(const std::string& description) {
+  return "Generate code for the following text script:\n<TEXT_SCRIPT>\n" + description + "\n</TEXT_SCRIPT>";
+}
+
+const char* kAnswer = "<CODE>\n```python\nfrom manim import *\n\nclass Scene1(Scene):\n    def construct(self):\n"
+                      "        c = Circle(color=BLUE)\n        self.play(Create(c))\n        self.wait()\n```\n</CODE>";
+
+// The conversations every format is checked on (each with and without the generation prompt).
+std::vector<Conv> conversations() {
+  return {
+      {{"user", "Draw a circle."}},
+      {{"system", "You are a helpful assistant."}, {"user", "Draw a circle."}},
+      {{"system", kPersona},
+       {"user", manim_user("A blue circle appears in the center.\nIt then transforms into a red square, "
+                           "and the square rotates by 45 degrees.")}},
+      {{"user", manim_user("Show the text \"Hello\".")}, {"assistant", kAnswer}, {"user", "Now make it green."}},
+      {{"system", kPersona},
+       {"user", manim_user("Plot y = x^2.")},
+       {"assistant", kAnswer},
+       {"user", "Add axes labels."},
+       {"assistant", "Sure:\n" + std::string(kAnswer)},
+       {"user", "Thanks. One more: animate a dot moving along the parabola."}},
+      {{"system", kPersona}, {"user", "Draw a triangle."}, {"assistant", kAnswer}},  // ends with the assistant
+      {{"system", "  padded system \n\n"},
+       {"user", "\n\n  leading and trailing whitespace\t \n"},
+       {"assistant", "\r\n  answer with CRLF\r\n\r\n"},
+       {"user", "line1\nline2\n\n\nline5\n"}},
+      {{"system", "\u00a0Système: réponds en français\u3000"},
+       {"user", "\u2003日本語のテキスト 🎉👨‍👩‍👧 שלום مرحبا\u0085\u2028"},
+       {"assistant", "\u200bzero width is not whitespace\u200b"},
+       {"user", "Ελληνικά, Ångström, ½ ¾, 𝔘𝔫𝔦𝔠𝔬𝔡𝔢\u202f"}},
+      {{"user", "Jinja-looking text: {{ messages }} {% if x %} {# c #} 'quotes' \"double\" \\backslash"}},
+      {{"user", "Special markers inside content: <|im_end|> <|im_start|>assistant [INST] [/INST] <end_of_turn> "
+                "<|eot_id|> </s> <bos>"}},
+      {{"user", ""}},
+      {{"system", ""}, {"user", ""}, {"assistant", ""}, {"user", " "}},
+      {},                                               // empty: gemma and mistral refuse it
+      {{"system", kPersona}},                           // system only
+      {{"user", "first"}, {"user", "second"}},         // not alternating: gemma and mistral refuse it
+      {{"user", "hi"}, {"assistant", "hello"}, {"system", "late system"}, {"user", "q"}},  // late system
+      {{"assistant", "I speak first."}, {"user", "ok"}},  // assistant first
+  };
+}
+
+std::string show(const std::string& s) { return nlohmann::json(s).dump(); }
+
+struct PeerCase {
+  std::string tmpl;
+  Conv conv;
+  bool gen;
+};
+
+nlohmann::json run_peer(const stdfs::path& model, const std::vector<PeerCase>& cases) {
+  nlohmann::json in = nlohmann::json::array();
+  for (const auto& c : cases) {
+    nlohmann::json msgs = nlohmann::json::array();
+    for (const auto& m : c.conv) msgs.push_back({{"role", m.role}, {"content", m.content}});
+    in.push_back({{"template", c.tmpl}, {"messages", msgs}, {"add_generation_prompt", c.gen}});
+  }
+  const stdfs::path dir = mtk::fs::make_temp_dir(stdfs::temp_directory_path(), "mtk-chat-");
+  const stdfs::path input = dir / "cases.json";
+  mtk::fs::atomic_write(input, in.dump());
+  const stdfs::path script = mtk::fs::project_root() / "tests" / "llm" / "chat_template_peer.py";
+  const std::string cmd = quote(python()) + " " + quote(script.string()) + " " +
+                          (model.empty() ? std::string() : quote(model.string()) + " ") + "< " + quote(input.string());
+  int st = 0;
+  const std::string out = run_capture(cmd, &st);
+  std::error_code ec;
+  stdfs::remove_all(dir, ec);
+  INFO("command: " << cmd);
+  REQUIRE(st == 0);
+  auto j = nlohmann::json::parse(out);
+  REQUIRE(j.size() == cases.size());
+  return j;
+}
+
+struct Tally {
+  int matched = 0;
+  int refused = 0;  // both sides refused the conversation
+};
+
+// Renders every case with `render` and compares with the peer: equal text, or both refuse.
+template <class Render>
+Tally check_parity(const std::vector<PeerCase>& cases, const nlohmann::json& peer, Render render) {
+  Tally t;
+  for (size_t k = 0; k < cases.size(); ++k) {
+    INFO("template " << cases[k].tmpl << ", case " << k / 2 << ", add_generation_prompt " << cases[k].gen);
+    const auto& want = peer[k];
+    if (want.contains("error")) {
+      INFO("the peer refused: " << want["error"].get<std::string>());
+      CHECK_THROWS_AS(render(cases[k]), mtk::Error);
+      ++t.refused;
+      continue;
+    }
+    std::string got;
+    try {
+      got = render(cases[k]);
+    } catch (const mtk::Error& e) {
+      FAIL_CHECK("threw " << e.what() << " where the peer rendered " << show(want["text"].get<std::string>()));
+      continue;
+    }
+    const std::string expected = want["text"].get<std::string>();
+    if (got == expected) ++t.matched;
+    else
+      FAIL_CHECK("mismatch\n  ours:  " << show(got) << "\n  jinja: " << show(expected));
+  }
+  return t;
+}
+
+std::vector<PeerCase> cases_for(const std::string& tmpl) {
+  std::vector<PeerCase> out;
+  for (const auto& c : conversations()) {
+    out.push_back({tmpl, c, true});
+    out.push_back({tmpl, c, false});
+  }
+  return out;
+}
+
+}  // namespace
+
+// ---------------------------------------------------------------------------------------------
+// Unit tests
+
+TEST_CASE("chat template: detection from markers", "[chat][unit]") {
+  CHECK(detect_chat_format("{{'<|im_start|>' + message['role'] + '\\n'}}") == ChatFormat::chatml);
+  CHECK(detect_chat_format("{{ '<|start_header_id|>' + message['role'] + '<|end_header_id|>\\n\\n' }}") ==
+        ChatFormat::llama3);
+  CHECK(detect_chat_format("{{ '<start_of_turn>' + role + '\\n' }}") == ChatFormat::gemma);
+  CHECK(detect_chat_format("{{ '[INST] ' + message['content'] + ' [/INST]' }}") == ChatFormat::mistral);
+  CHECK(detect_chat_format("") == ChatFormat::chatml);               // documented default (warns)
+  CHECK(detect_chat_format("{{ messages }}") == ChatFormat::chatml);  // unknown: default (warns)
+}
+
+TEST_CASE("chat template: format names for config overrides", "[chat][unit]") {
+  for (auto f : {ChatFormat::chatml, ChatFormat::llama3, ChatFormat::gemma, ChatFormat::mistral})
+    CHECK(chat_format_from_string(chat_format_name(f)) == f);
+  CHECK(chat_format_from_string("ChatML") == ChatFormat::chatml);
+  CHECK(chat_format_from_string("llama-3") == ChatFormat::llama3);
+  CHECK(chat_format_from_string("gemma3") == ChatFormat::gemma);
+  CHECK(chat_format_from_string("mistral-v3") == ChatFormat::mistral);
+  try {
+    chat_format_from_string("vicuna");
+    FAIL("no error for an unknown name");
+  } catch (const mtk::Error& e) {
+    const std::string what = e.what();
+    CHECK(what.find("vicuna") != std::string::npos);
+    CHECK(e.fix().find("chatml, llama3, gemma, mistral") != std::string::npos);
+  }
+}
+
+TEST_CASE("chat template: the formats' shapes", "[chat][unit]") {
+  const Conv c = {{"system", "S"}, {"user", "U"}};
+  CHECK(apply_chat_template(ChatFormat::chatml, c, true, "") ==
+        "<|im_start|>system\nS<|im_end|>\n<|im_start|>user\nU<|im_end|>\n<|im_start|>assistant\n");
+  CHECK(apply_chat_template(ChatFormat::llama3, c, true, "<|begin_of_text|>") ==
+        "<|begin_of_text|><|start_header_id|>system<|end_header_id|>\n\nS<|eot_id|>"
+        "<|start_header_id|>user<|end_header_id|>\n\nU<|eot_id|><|start_header_id|>assistant<|end_header_id|>\n\n");
+  CHECK(apply_chat_template(ChatFormat::gemma, {{"user", "U"}, {"assistant", "A"}}, true, "<bos>") ==
+        "<bos><start_of_turn>user\nU<end_of_turn>\n<start_of_turn>model\nA<end_of_turn>\n<start_of_turn>model\n");
+  CHECK(apply_chat_template(ChatFormat::mistral, {{"user", "U"}, {"assistant", " A "}, {"user", "V"}}, true, "<s>") ==
+        "<s>[INST] U[/INST] A</s>[INST] V[/INST]");
+  // Mistral's [/INST] is its generation prompt: the flag changes nothing.
+  CHECK(apply_chat_template(ChatFormat::mistral, {{"user", "U"}}, false, "<s>") == "<s>[INST] U[/INST]");
+}
+
+TEST_CASE("chat template: system prompt merged where there is no system role", "[chat][unit]") {
+  const Conv c = {{"system", "Be brief."}, {"user", "Draw a circle."}};
+  CHECK(apply_chat_template(ChatFormat::gemma, c, true, "<bos>") ==
+        "<bos><start_of_turn>user\nBe brief.\n\nDraw a circle.<end_of_turn>\n<start_of_turn>model\n");
+  CHECK(apply_chat_template(ChatFormat::mistral, c, true, "<s>") == "<s>[INST] Be brief.\n\nDraw a circle.[/INST]");
+  // Gemma: into the first user turn; Mistral v3: into the last one (as its published template does).
+  const Conv multi = {{"system", "S"}, {"user", "U1"}, {"assistant", "A1"}, {"user", "U2"}};
+  CHECK(apply_chat_template(ChatFormat::gemma, multi, false, "") ==
+        "<start_of_turn>user\nS\n\nU1<end_of_turn>\n<start_of_turn>model\nA1<end_of_turn>\n"
+        "<start_of_turn>user\nU2<end_of_turn>\n");
+  CHECK(apply_chat_template(ChatFormat::mistral, multi, false, "") == "[INST] U1[/INST] A1</s>[INST] S\n\nU2[/INST]");
+}
+
+TEST_CASE("chat template: ChatML default system turn", "[chat][unit]") {
+  const std::string smol =
+      "{% for message in messages %}{% if loop.first and messages[0]['role'] != 'system' %}{{ '<|im_start|>system\\n"
+      "You are a helpful AI assistant named SmolLM, trained by Hugging Face<|im_end|>\\n' }}{% endif %}"
+      "{{'<|im_start|>' + message['role'] + '\\n' + message['content'] + '<|im_end|>' + '\\n'}}{% endfor %}";
+  CHECK(chatml_default_system(smol) == std::string("You are a helpful AI assistant named SmolLM, trained by Hugging Face"));
+  // SmolLM2's GGUF writes the newlines inside the literals raw.
+  CHECK(chatml_default_system("{{ '<|im_start|>system\nHi there<|im_end|>\n' }}") == std::string("Hi there"));
+  CHECK_FALSE(chatml_default_system("{{'<|im_start|>system\\n' + messages[0]['content'] + '<|im_end|>\\n'}}"));
+  CHECK_FALSE(chatml_default_system("{{'<|im_start|>' + message['role'] + '\\n'}}"));
+  CHECK(chatml_default_system("{{- \"<|im_start|>system\\nIt's \\\"Q\\\".<|im_end|>\\n\" }}") ==
+        std::string("It's \"Q\"."));
+  ChatTemplateSpec spec;
+  spec.default_system = "D";
+  CHECK(apply_chat_template(spec, {{"user", "U"}}, false) ==
+        "<|im_start|>system\nD<|im_end|>\n<|im_start|>user\nU<|im_end|>\n");
+  CHECK(apply_chat_template(spec, {{"system", "S"}, {"user", "U"}}, false) ==
+        "<|im_start|>system\nS<|im_end|>\n<|im_start|>user\nU<|im_end|>\n");
+  CHECK(apply_chat_template(spec, {}, true) == "<|im_start|>assistant\n");
+}
+
+TEST_CASE("chat template: refused conversations", "[chat][unit]") {
+  CHECK_THROWS_AS(apply_chat_template(ChatFormat::chatml, {{"tool", "x"}}, true, ""), mtk::Error);
+  for (auto f : {ChatFormat::gemma, ChatFormat::mistral}) {
+    CHECK_THROWS_AS(apply_chat_template(f, {}, true, ""), mtk::Error);
+    CHECK_THROWS_AS(apply_chat_template(f, {{"user", "a"}, {"user", "b"}}, true, ""), mtk::Error);
+    CHECK_THROWS_AS(apply_chat_template(f, {{"assistant", "a"}}, true, ""), mtk::Error);
+    CHECK_THROWS_AS(apply_chat_template(f, {{"user", "a"}, {"system", "s"}}, true, ""), mtk::Error);
+  }
+}
+
+TEST_CASE("chat template: trim is Python's str.strip", "[chat][unit]") {
+  // Llama 3 trims contents: Unicode whitespace goes, U+200B (not whitespace in Python) stays.
+  const std::string out = apply_chat_template(
+      ChatFormat::llama3, {{"user", "\u3000\u00a0 \t\nx y\u2029\u0085\u200b\u2003"}}, false, "");
+  CHECK(out == "<|start_header_id|>user<|end_header_id|>\n\nx y\u2029\u0085\u200b<|eot_id|>");
+  CHECK(apply_chat_template(ChatFormat::llama3, {{"user", " \n\t "}}, false, "") ==
+        "<|start_header_id|>user<|end_header_id|>\n\n<|eot_id|>");
+}
+
+// ---------------------------------------------------------------------------------------------
+// Parity with jinja2
+
+TEST_CASE("chat template: SmolLM2's template, ours vs jinja2", "[chat][integration]") {
+  const stdfs::path model = model_path("smollm2", "SmolLM2-135M-Instruct.Q4_1.gguf");
+  require_peer();
+  const GgufFile f = GgufFile::open(resolve_model("smollm2"));
+  const ChatTemplateSpec spec = chat_template_spec(f);
+  CHECK(spec.format == ChatFormat::chatml);
+  CHECK(spec.default_system == std::string("You are a helpful AI assistant named SmolLM, trained by Hugging Face"));
+  const auto cases = cases_for("gguf");
+  const auto peer = run_peer(model, cases);
+  const Tally t = check_parity(cases, peer, [&](const PeerCase& c) { return render_chat(f, c.conv, c.gen); });
+  WARN("smollm2 (its GGUF template): " << t.matched << " of " << cases.size() << " renders identical, "
+                                       << t.refused << " refused by both");
+  CHECK(t.matched + t.refused == static_cast<int>(cases.size()));
+  CHECK(t.matched >= 20);
+  // The markup becomes single control tokens: <|im_start|> (1) opens, <|im_end|> (2) closes each turn.
+  const auto tok = load_tokenizer(f);
+  const auto ids = tok->encode(render_chat(f, conversations()[2], true), false, true);
+  REQUIRE(ids.size() > 10);
+  CHECK(ids.front() == 1);
+  CHECK(std::count(ids.begin(), ids.end(), 1) == 3);
+  CHECK(std::count(ids.begin(), ids.end(), 2) == 2);
+}
+
+TEST_CASE("chat template: Llama 3, Gemma 3, Mistral v3, ours vs jinja2", "[chat][integration]") {
+  require_peer();
+  struct Fixture {
+    const char* name;
+    ChatFormat format;
+    const char* bos;
+    const char* eos;
+  };
+  for (const Fixture& fx : {Fixture{"llama3", ChatFormat::llama3, "<|begin_of_text|>", "<|eot_id|>"},
+                            Fixture{"gemma", ChatFormat::gemma, "<bos>", "<eos>"},
+                            Fixture{"mistral", ChatFormat::mistral, "<s>", "</s>"}}) {
+    ChatTemplateSpec spec;
+    spec.format = fx.format;
+    spec.bos_text = fx.bos;
+    spec.eos_text = fx.eos;
+    const auto cases = cases_for(fx.name);
+    const auto peer = run_peer({}, cases);  // fixtures only: the peer opens no model
+    const Tally t = check_parity(cases, peer, [&](const PeerCase& c) { return apply_chat_template(spec, c.conv, c.gen); });
+    WARN(fx.name << ": " << t.matched << " of " << cases.size() << " renders identical, " << t.refused
+                 << " refused by both");
+    CHECK(t.matched + t.refused == static_cast<int>(cases.size()));
+    CHECK(t.matched >= 20);
+  }
+}
+
+TEST_CASE("chat template: Gemma 3 GGUF without a template", "[chat][integration]") {
+  const GgufFile f = GgufFile::open(model_path("gemma3", "gemma-3-270m-q4_k_m.gguf").string());
+  require_peer();
+  // The base model has no tokenizer.chat_template: detection falls back to chatml (with a warning).
+  const ChatTemplateSpec detected = chat_template_spec(f);
+  CHECK(detected.format == ChatFormat::chatml);
+  CHECK_FALSE(detected.default_system);
+  // Overridden to gemma, BOS comes from its (SentencePiece) vocabulary.
+  const ChatTemplateSpec spec = chat_template_spec(f, ChatFormat::gemma);
+  CHECK(spec.bos_text == "<bos>");
+  CHECK(spec.eos_text == "<eos>");
+  const auto cases = cases_for("gemma");
+  const auto peer = run_peer({}, cases);
+  const Tally t = check_parity(cases, peer, [&](const PeerCase& c) { return render_chat(f, c.conv, c.gen, ChatFormat::gemma); });
+  CHECK(t.matched + t.refused == static_cast<int>(cases.size()));
+}
