@@ -12,53 +12,21 @@
 
 #include "mtk/core/error.hpp"
 #include "mtk/core/fs.hpp"
+#include "peer.hpp"
 #include "mtk/llm/chat_template.hpp"
 #include "mtk/llm/gguf.hpp"
 #include "mtk/llm/model_info.hpp"
 #include "mtk/llm/tokenizer.hpp"
 
 using namespace mtk::llm;
+using namespace mtk::test;
 namespace stdfs = std::filesystem;
 
 namespace {
 
 using Conv = std::vector<ChatMessage>;
 
-std::string quote(const std::string& s) {
-  std::string out = "'";
-  for (char c : s) out += c == '\'' ? std::string("'\\''") : std::string(1, c);
-  return out + "'";
-}
-
-std::string python() { return mtk::fs::manim_python().string(); }
-
-std::string run_capture(const std::string& cmd, int* status) {
-  FILE* p = ::popen(cmd.c_str(), "r");
-  if (!p) {
-    *status = -1;
-    return {};
-  }
-  std::string out;
-  char buf[65536];
-  size_t n;
-  while ((n = std::fread(buf, 1, sizeof buf, p)) > 0) out.append(buf, n);
-  *status = ::pclose(p);
-  return out;
-}
-
-stdfs::path model_path(const char* name, const char* file) {
-  const stdfs::path p = mtk::fs::project_root() / "models" / file;
-  if (!stdfs::exists(p)) FAIL("model file " << p << " (" << name << ") is missing (fix: scripts/fetch_models.sh)");
-  return p;
-}
-
-void require_peer() {
-  int st = 0;
-  const std::string out = run_capture(quote(python()) + " -c 'import gguf, jinja2' 2>&1", &st);
-  if (st != 0)
-    FAIL("the Python packages `gguf` and `jinja2` are not importable with " << python() << ": " << out
-                                                                          << "(fix: scripts/setup.sh --test)");
-}
+void require_peer() { require_python_modules("gguf, jinja2"); }
 
 const char* kPersona =
     "You are an expert Manim developer. You write complete, runnable Python code for Manim Community "
@@ -286,7 +254,7 @@ TEST_CASE("chat template: trim is Python's str.strip", "[chat][unit]") {
 // Parity with jinja2
 
 TEST_CASE("chat template: SmolLM2's template, ours vs jinja2", "[chat][integration]") {
-  const stdfs::path model = model_path("smollm2", "SmolLM2-135M-Instruct.Q4_1.gguf");
+  const stdfs::path model = smollm2_path();
   require_peer();
   const GgufFile f = GgufFile::open(resolve_model("smollm2"));
   const ChatTemplateSpec spec = chat_template_spec(f);
@@ -334,7 +302,7 @@ TEST_CASE("chat template: Llama 3, Gemma 3, Mistral v3, ours vs jinja2", "[chat]
 }
 
 TEST_CASE("chat template: Gemma 3 GGUF without a template", "[chat][integration]") {
-  const GgufFile f = GgufFile::open(model_path("gemma3", "gemma-3-270m-q4_k_m.gguf").string());
+  const GgufFile f = GgufFile::open(gemma3_path().string());
   require_peer();
   // The base model has no tokenizer.chat_template: detection falls back to chatml (with a warning).
   const ChatTemplateSpec detected = chat_template_spec(f);

@@ -17,58 +17,16 @@
 #include "mtk/core/error.hpp"
 #include "mtk/core/fs.hpp"
 #include "mtk/core/hash.hpp"
+#include "peer.hpp"
 #include "mtk/llm/gguf.hpp"
 #include "mtk/llm/model_info.hpp"
 
 using namespace mtk::llm;
+using namespace mtk::test;
 namespace stdfs = std::filesystem;
 
 namespace {
 
-constexpr const char* kSmolLM2 = "SmolLM2-135M-Instruct.Q4_1.gguf";
-constexpr const char* kGemma3 = "gemma-3-270m-q4_k_m.gguf";
-
-std::string quote(const std::string& s) {
-  std::string out = "'";
-  for (char c : s) out += c == '\'' ? std::string("'\\''") : std::string(1, c);
-  return out + "'";
-}
-
-stdfs::path model_path(const char* name) { return mtk::fs::project_root() / "models" / name; }
-
-stdfs::path peer_script() { return mtk::fs::project_root() / "tests" / "llm" / "gguf_peer.py"; }
-
-std::string python() { return mtk::fs::manim_python().string(); }
-
-// Fails the test with the fix when the model file or the Python peer is missing.
-void require_model_and_peer(const stdfs::path& model, const char* which) {
-  if (!stdfs::exists(model))
-    FAIL("model file " << model << " is missing (fix: scripts/fetch_models.sh " << which << ")");
-  const std::string cmd = quote(python()) + " -c 'import gguf, numpy' 2>&1";
-  FILE* p = ::popen(cmd.c_str(), "r");
-  REQUIRE(p);
-  char buf[4096];
-  std::string out;
-  size_t n;
-  while ((n = std::fread(buf, 1, sizeof buf, p)) > 0) out.append(buf, n);
-  const int st = ::pclose(p);
-  if (st != 0)
-    FAIL("the Python package `gguf` is not importable with " << python() << ": " << out
-                                                             << "(fix: scripts/setup.sh --test)");
-}
-
-std::string run_capture(const std::string& cmd) {
-  FILE* p = ::popen(cmd.c_str(), "r");
-  REQUIRE(p);
-  std::string out;
-  char buf[65536];
-  size_t n;
-  while ((n = std::fread(buf, 1, sizeof buf, p)) > 0) out.append(buf, n);
-  const int st = ::pclose(p);
-  INFO("command: " << cmd);
-  REQUIRE(st == 0);
-  return out;
-}
 
 std::string value_digest(const GgufValue& v) {
   mtk::Sha256 h;
@@ -105,7 +63,7 @@ std::string value_digest(const GgufValue& v) {
 
 void check_against_peer_metadata(const GgufFile& f) {
   const auto j = nlohmann::json::parse(
-      run_capture(quote(python()) + " " + quote(peer_script().string()) + " meta " + quote(f.path())));
+      run_checked(quote(python()) + " " + quote(peer_script("gguf_peer.py").string()) + " meta " + quote(f.path())));
   CHECK(f.data_offset() == j.at("data_offset").get<uint64_t>());
   CHECK(f.alignment() == j.at("alignment").get<uint32_t>());
   const auto& kv = j.at("kv");
@@ -145,7 +103,7 @@ struct ParityStats {
 
 // Streams the peer's dequantised values and compares them with ours, tensor by tensor.
 ParityStats check_against_peer_values(const GgufFile& f) {
-  const std::string cmd = quote(python()) + " " + quote(peer_script().string()) + " dump " + quote(f.path());
+  const std::string cmd = quote(python()) + " " + quote(peer_script("gguf_peer.py").string()) + " dump " + quote(f.path());
   std::unique_ptr<FILE, int (*)(FILE*)> p(::popen(cmd.c_str(), "r"), ::pclose);
   REQUIRE(p);
   ParityStats s;
@@ -192,7 +150,7 @@ ParityStats check_against_peer_values(const GgufFile& f) {
   return s;
 }
 
-void report(const char* model, const ParityStats& s, double seconds) {
+void report(const std::string& model, const ParityStats& s, double seconds) {
   WARN(model << ": " << s.tensors << " tensors, " << s.elements << " values compared with gguf.quants.dequantize; "
              << s.bit_mismatches << " differ bitwise, max |diff| " << s.max_abs_diff << " (" << seconds << " s)");
 }
@@ -200,8 +158,8 @@ void report(const char* model, const ParityStats& s, double seconds) {
 }  // namespace
 
 TEST_CASE("SmolLM2 GGUF: metadata as the model defines it", "[integration]") {
-  const auto path = model_path(kSmolLM2);
-  require_model_and_peer(path, "smollm2");
+  const auto path = smollm2_path();
+  require_python_modules("gguf, numpy");
   const auto f = GgufFile::open(path.string());
   CHECK(f.version() == 3);
   CHECK(f.get_string("general.architecture") == "llama");
@@ -242,24 +200,24 @@ TEST_CASE("SmolLM2 GGUF: metadata as the model defines it", "[integration]") {
 }
 
 TEST_CASE("SmolLM2 GGUF: metadata and tensor infos equal the gguf package's", "[integration]") {
-  const auto path = model_path(kSmolLM2);
-  require_model_and_peer(path, "smollm2");
+  const auto path = smollm2_path();
+  require_python_modules("gguf, numpy");
   check_against_peer_metadata(GgufFile::open(path.string()));
 }
 
 TEST_CASE("SmolLM2 GGUF: every tensor dequantises as gguf.quants does", "[integration]") {
-  const auto path = model_path(kSmolLM2);
-  require_model_and_peer(path, "smollm2");
+  const auto path = smollm2_path();
+  require_python_modules("gguf, numpy");
   const auto f = GgufFile::open(path.string());
   const auto t0 = std::chrono::steady_clock::now();
   const auto s = check_against_peer_values(f);
-  report(kSmolLM2, s, std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+  report(path.filename().string(), s, std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
   CHECK(s.tensors == 272);
 }
 
 TEST_CASE("Gemma 3 GGUF: metadata, tensor infos and values equal the gguf package's", "[integration]") {
-  const auto path = model_path(kGemma3);  // fetched by scripts/setup.sh --test
-  require_model_and_peer(path, "gemma3");
+  const auto path = gemma3_path();  // fetched by scripts/setup.sh --test
+  require_python_modules("gguf, numpy");
   const auto f = GgufFile::open(path.string());
   CHECK(f.get_string("general.architecture") == "gemma3");
   CHECK(f.get_string("tokenizer.ggml.model") == "llama");
@@ -271,6 +229,6 @@ TEST_CASE("Gemma 3 GGUF: metadata, tensor infos and values equal the gguf packag
   check_against_peer_metadata(f);
   const auto t0 = std::chrono::steady_clock::now();
   const auto s = check_against_peer_values(f);
-  report(kGemma3, s, std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+  report(path.filename().string(), s, std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
   CHECK(s.tensors == f.tensors().size());
 }

@@ -12,56 +12,23 @@
 
 #include "mtk/core/fs.hpp"
 #include "mtk/core/jsonl.hpp"
+#include "peer.hpp"
 #include "mtk/llm/gguf.hpp"
 #include "mtk/llm/tokenizer.hpp"
 #include "mtk/llm/tokenizer_bpe.hpp"
 
 using namespace mtk::llm;
+using namespace mtk::test;
 namespace stdfs = std::filesystem;
 
 namespace {
 
-constexpr const char* kSmolLM2 = "SmolLM2-135M-Instruct.Q4_1.gguf";
-
-std::string quote(const std::string& s) {
-  std::string out = "'";
-  for (char c : s) out += c == '\'' ? std::string("'\\''") : std::string(1, c);
-  return out + "'";
-}
-
-stdfs::path smollm2_path() { return mtk::fs::project_root() / "models" / kSmolLM2; }
-
-stdfs::path manimbench_path() { return mtk::fs::project_root() / "data" / "manimbench" / "manimbench.jsonl"; }
-
-std::string python() { return mtk::fs::manim_python().string(); }
-
-std::string run_capture(const std::string& cmd, int* status) {
-  FILE* p = ::popen(cmd.c_str(), "r");
-  if (!p) {
-    *status = -1;
-    return {};
-  }
-  std::string out;
-  char buf[65536];
-  size_t n;
-  while ((n = std::fread(buf, 1, sizeof buf, p)) > 0) out.append(buf, n);
-  *status = ::pclose(p);
-  return out;
-}
-
 void require_model_and_peer() {
-  if (!stdfs::exists(smollm2_path()))
-    FAIL("model file " << smollm2_path() << " is missing (fix: scripts/fetch_models.sh)");
-  int st = 0;
-  const std::string out = run_capture(quote(python()) + " -c 'import gguf, tokenizers' 2>&1", &st);
-  if (st != 0)
-    FAIL("the Python packages `gguf` and `tokenizers` are not importable with "
-         << python() << ": " << out << "(fix: scripts/setup.sh --test)");
+  smollm2_path();
+  require_python_modules("gguf, tokenizers");
 }
 
 std::vector<std::string> manimbench_texts(size_t items) {
-  if (!stdfs::exists(manimbench_path()))
-    FAIL("ManimBench is missing at " << manimbench_path() << " (fix: scripts/setup.sh)");
   std::vector<std::string> out;
   mtk::read_jsonl(manimbench_path().string(), "dataset", [&](const nlohmann::json& j, size_t) {
     if (out.size() >= 2 * items) return;
