@@ -1,12 +1,19 @@
-// manim-agent: inference with the renderer in the loop. For now: render one file in the sandbox.
+// manim-agent: inference with the renderer in the loop. So far: render one file in the sandbox,
+// generate text with a local model, describe a model file.
 #include <CLI/CLI.hpp>
+#include <chrono>
 #include <cstdio>
+#include <fstream>
+#include <sstream>
+
+#include <nlohmann/json.hpp>
 
 #include "mtk/build_info.hpp"
 #include "mtk/core/app.hpp"
 #include "mtk/core/error.hpp"
 #include "mtk/core/fs.hpp"
 #include "mtk/core/log.hpp"
+#include "mtk/llm/generate.hpp"
 #include "mtk/llm/gguf.hpp"
 #include "mtk/llm/model_info.hpp"
 #include "mtk/llm/tokenizer.hpp"
@@ -39,9 +46,83 @@ int main(int argc, char** argv) {
                                                   "tokenizer and chat template");
     info->add_option("model", model, "GGUF path, or smollm2 / gemma3 (fetched by scripts/fetch_models.sh)")->required();
 
+    // generate
+    std::string gen_model = "smollm2", prompt, prompt_file, system, chat_format, dtype = "f32", device = "cpu";
+    bool chat = false, show_stats = false, json_out = false;
+    int threads = 0;
+    mtk::llm::GenerateOptions go;
+    go.max_new_tokens = 256;
+    auto* gen = app.add_subcommand("generate", "Generate text with a local model (GGUF file or Hugging Face "
+                                               "directory), streamed to stdout");
+    gen->add_option("--model,-m", gen_model, "smollm2, gemma3, a .gguf file or a Hugging Face model directory")
+        ->capture_default_str();
+    gen->add_option("--prompt,-p", prompt, "the prompt (or the user message with --chat)");
+    gen->add_option("--prompt-file,-f", prompt_file, "read the prompt from this file")->check(CLI::ExistingFile);
+    gen->add_flag("--chat", chat, "wrap the prompt in the model's chat template as a user turn");
+    gen->add_option("--system", system, "system message (with --chat)");
+    gen->add_option("--chat-template", chat_format, "override the detected template: chatml, llama3, gemma, mistral");
+    gen->add_option("--max-tokens,-n", go.max_new_tokens, "maximum new tokens")->capture_default_str();
+    gen->add_option("--temperature,-t", go.temperature, "0 = greedy")->capture_default_str();
+    gen->add_option("--top-k", go.top_k, "keep the k most likely tokens (0 = off)")->capture_default_str();
+    gen->add_option("--top-p", go.top_p, "nucleus sampling mass (1 = off)")->capture_default_str();
+    gen->add_option("--min-p", go.min_p, "drop tokens below min-p x the top probability (0 = off)")->capture_default_str();
+    gen->add_option("--repeat-penalty", go.repetition_penalty, "repetition penalty (1 = off)")->capture_default_str();
+    gen->add_option("--seed", go.seed, "sampling seed")->capture_default_str();
+    gen->add_option("--stop", go.stop, "stop string (repeatable)");
+    gen->add_flag("--ignore-eos", go.ignore_eos, "keep generating past end-of-generation tokens");
+    gen->add_option("--dtype", dtype, "compute dtype: f32 (CPU), bf16 or f16 (CUDA)")->capture_default_str();
+    gen->add_option("--device", device, "cpu or cuda")->capture_default_str();
+    gen->add_option("--threads", threads, "CPU threads (0 = all cores)")->capture_default_str();
+    gen->add_flag("--stats", show_stats, "print token counts and speed to stderr");
+    gen->add_flag("--json", json_out, "print one JSON object (text, tokens, log-probs, finish reason) instead of "
+                                      "streaming");
+
     CLI11_PARSE(app, argc, argv);
     mtk::init_logging(log_level);
 
+    if (*gen) {
+      if (!prompt_file.empty()) prompt = mtk::fs::read_file(prompt_file);
+      if (prompt.empty()) throw mtk::Error("generate needs a prompt", "pass --prompt TEXT or --prompt-file FILE");
+      mtk::llm::LanguageModel::Options lo;
+      lo.dtype = dtype;
+      lo.device = device;
+      lo.threads = threads;
+      if (!chat_format.empty()) lo.chat_format = mtk::llm::chat_format_from_string(chat_format);
+      const auto t0 = std::chrono::steady_clock::now();
+      auto lm = mtk::llm::LanguageModel::load(gen_model, lo);
+      const auto t1 = std::chrono::steady_clock::now();
+      std::string text = prompt;
+      if (chat) {
+        std::vector<mtk::llm::ChatMessage> msgs;
+        if (!system.empty()) msgs.push_back({"system", system});
+        msgs.push_back({"user", prompt});
+        text = lm->chat_prompt(msgs);
+      }
+      mtk::llm::StreamCallback stream;
+      if (!json_out)
+        stream = [](size_t, const std::string& piece) {
+          std::fwrite(piece.data(), 1, piece.size(), stdout);
+          std::fflush(stdout);
+        };
+      const auto gens = lm->generate({text}, go, stream);
+      const auto t2 = std::chrono::steady_clock::now();
+      const auto& g = gens.at(0);
+      if (json_out) {
+        nlohmann::json j{{"text", g.text}, {"tokens", g.tokens}, {"logprobs", g.logprobs},
+                         {"prompt_tokens", g.prompt_tokens.size()}, {"finish_reason", g.finish_reason}};
+        std::printf("%s\n", j.dump().c_str());
+      } else {
+        std::printf("\n");
+      }
+      if (show_stats) {
+        const double load_s = std::chrono::duration<double>(t1 - t0).count();
+        const double gen_s = std::chrono::duration<double>(t2 - t1).count();
+        std::fprintf(stderr, "[stats] load %.2f s; prompt %zu tokens; generated %zu tokens in %.2f s (%.1f tok/s); finish: %s\n",
+                     load_s, g.prompt_tokens.size(), g.tokens.size(), gen_s, g.tokens.size() / std::max(gen_s, 1e-9),
+                     g.finish_reason.c_str());
+      }
+      return 0;
+    }
     if (*info) {
       auto f = mtk::llm::GgufFile::open(mtk::llm::resolve_model(model));
       std::printf("%s", mtk::llm::describe(f).to_string().c_str());

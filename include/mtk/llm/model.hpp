@@ -1,0 +1,107 @@
+#pragma once
+// A decoder-only transformer on libtorch: weights from a GGUF file (dequantised at load to the
+// compute dtype) or a Hugging Face safetensors directory, one generic forward pass driven by
+// ModelConfig (model_config.hpp), and a key/value cache for batched incremental decoding.
+//
+// Batching: the sequences of a batch share cache slots. Each sequence b starts at slot pad[b]
+// (left padding) and its token in slot s has position s - pad[b]; attention never looks at slots
+// before pad[b], after the query's slot, or (sliding-window layers) window or more positions back.
+//
+// This header includes ATen; code that only generates text should use generate.hpp instead.
+#include <ATen/core/Tensor.h>
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "mtk/llm/chat_template.hpp"
+#include "mtk/llm/model_config.hpp"
+
+namespace mtk::llm {
+
+class GgufFile;
+class Tokenizer;
+
+struct LayerWeights {
+  at::Tensor attn_norm, q, k, v, o, q_bias, k_bias, v_bias, o_bias, q_norm, k_norm;
+  at::Tensor post_attn_norm, ffn_norm, gate, up, down, post_ffw_norm;
+};
+
+struct ModelWeights {
+  at::Tensor embed;   // [vocab, hidden]
+  at::Tensor output;  // [vocab, hidden] (the embedding when tied)
+  at::Tensor output_norm;
+  std::vector<LayerWeights> layers;
+};
+
+// Keys and values of every layer for a batch of sequences; slots [0, length) are filled.
+struct KvCache {
+  std::vector<at::Tensor> k, v;  // per layer [batch, n_kv_heads, capacity, head_dim]
+  std::vector<int64_t> pad;      // per sequence: first slot in use
+  int64_t length = 0;
+  int64_t capacity = 0;
+
+  int64_t batch() const { return static_cast<int64_t>(pad.size()); }
+  // Keeps the sequences at `rows` (in that order), dropping the others.
+  void select(const std::vector<int64_t>& rows);
+};
+
+struct LoadOptions {
+  // Compute dtype: "f32" (default on CPU) or "bf16"/"f16" (CUDA).
+  std::string dtype = "f32";
+  std::string device = "cpu";  // "cpu" or "cuda[:N]"
+};
+
+// Returns the float32 tensor stored under a GGUF-style name ("blk.0.attn_q.weight"), shaped as
+// PyTorch shapes it ([out, in] for a matrix), or an undefined tensor when there is none.
+using TensorSource = std::function<at::Tensor(const std::string& name)>;
+
+class Model {
+ public:
+  // Loads a .gguf file or a Hugging Face model directory. Throws mtk::Error naming the file, the
+  // missing or mis-shaped tensor and the fix.
+  static std::unique_ptr<Model> load(const std::string& path, const LoadOptions& opt = {});
+  static std::unique_ptr<Model> from_gguf(const GgufFile& f, const LoadOptions& opt = {});
+  // Builds a model from a configuration and a tensor source (every loader ends here); checks each
+  // tensor's shape against the configuration. `source` names the model in errors.
+  static std::unique_ptr<Model> from_tensors(ModelConfig cfg, const TensorSource& get, const LoadOptions& opt,
+                                             const std::string& source);
+
+  const ModelConfig& config() const { return cfg_; }
+  const ModelWeights& weights() const { return w_; }
+  ModelWeights& weights() { return w_; }
+  at::ScalarType dtype() const;
+  at::Device device() const;
+  int64_t parameter_count() const;
+
+  // A cache for `batch` sequences holding up to `capacity` slots; pad[b] as described above.
+  KvCache new_cache(const std::vector<int64_t>& pad, int64_t capacity) const;
+
+  // Runs tokens [batch, n] (int64, slots cache.length .. cache.length+n-1; padding slots may
+  // hold any valid id) through the model, appends their keys/values to the cache and returns
+  // float32 logits [batch, n, vocab] — or [batch, 1, vocab] for the last slot only when
+  // last_only. Without a cache (cache == nullptr) the whole sequence is processed from slot 0
+  // with no padding, as in training.
+  at::Tensor forward(const at::Tensor& tokens, KvCache* cache, bool last_only = false) const;
+
+ private:
+  Model() = default;
+  at::Tensor layer(int64_t i, const at::Tensor& x, const at::Tensor& cos, const at::Tensor& sin,
+                   const at::Tensor& cos_local, const at::Tensor& sin_local, const at::Tensor& mask,
+                   const at::Tensor& mask_local, KvCache* cache, int64_t start) const;
+
+  ModelConfig cfg_;
+  ModelWeights w_;
+};
+
+// Loads a Hugging Face model directory (config.json + safetensors), mapping its tensor names with
+// hf_to_gguf_name (src/llm/model_hf.cpp).
+std::unique_ptr<Model> load_hf_model(const std::string& dir, const LoadOptions& opt = {});
+// The same with the directory's tokenizer (tokenizer.json) and chat template
+// (tokenizer_config.json's chat_template, or `format`).
+void load_hf_language_model(const std::string& dir, const LoadOptions& opt, std::optional<ChatFormat> format,
+                            std::unique_ptr<Model>& model, std::unique_ptr<Tokenizer>& tok, ChatTemplateSpec& chat);
+
+}  // namespace mtk::llm
