@@ -4,6 +4,7 @@
 #include "mtk/core/error.hpp"
 #include "mtk/llm/gguf.hpp"
 #include "mtk/llm/tokenizer_bpe.hpp"
+#include "mtk/llm/tokenizer_spm.hpp"
 
 namespace mtk::llm {
 
@@ -46,11 +47,28 @@ std::unique_ptr<Tokenizer> load_tokenizer(const GgufFile& f) {
       throw Error(label + ": " + e.what());
     }
   }
-  if (model == "llama")
-    throw Error(label + " uses a SentencePiece vocabulary (tokenizer.ggml.model = llama), which is not supported yet",
-                "use a model with a byte-level BPE vocabulary (tokenizer.ggml.model = gpt2), e.g. SmolLM2");
+  if (model == "llama") {
+    SpmVocab v;
+    v.tokens = f.get_strings("tokenizer.ggml.tokens");
+    if (f.has("tokenizer.ggml.scores")) v.scores = f.get_floats("tokenizer.ggml.scores");
+    if (f.has("tokenizer.ggml.token_type")) {
+      const std::vector<int64_t> types = f.get_ints("tokenizer.ggml.token_type");
+      v.types.assign(types.begin(), types.end());
+    }
+    v.bos = optional_id(f, "tokenizer.ggml.bos_token_id");
+    v.eos = optional_id(f, "tokenizer.ggml.eos_token_id");
+    v.unk = optional_id(f, "tokenizer.ggml.unknown_token_id");
+    v.add_bos = f.get_bool("tokenizer.ggml.add_bos_token", true);
+    v.add_eos = f.get_bool("tokenizer.ggml.add_eos_token", false);
+    v.add_space_prefix = f.get_bool("tokenizer.ggml.add_space_prefix", true);
+    try {
+      return std::make_unique<SpmTokenizer>(v);
+    } catch (const Error& e) {
+      throw Error(label + ": " + e.what());
+    }
+  }
   throw Error(label + ": unsupported tokenizer.ggml.model \"" + model + "\"",
-              "use a model with a byte-level BPE vocabulary (tokenizer.ggml.model = gpt2)");
+              "use a model with a byte-level BPE (gpt2) or SentencePiece (llama) vocabulary");
 }
 
 }  // namespace mtk::llm

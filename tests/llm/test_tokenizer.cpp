@@ -223,10 +223,20 @@ TEST_CASE("load_tokenizer: errors name the problem", "[unit][tokenizer]") {
   }
   {
     GgufBuilder b;
-    b.kv_str("tokenizer.ggml.model", "llama");
-    b.kv("tokenizer.ggml.tokens", mtk::testing::kArray, strings({"<unk>", "a"}));
+    b.kv_str("tokenizer.ggml.model", "bert");
+    b.kv("tokenizer.ggml.tokens", mtk::testing::kArray, strings({"[UNK]", "a"}));
     const GgufFile f = GgufFile::from_bytes(b.build());
-    CHECK_THROWS_WITH(load_tokenizer(f), Catch::Contains("SentencePiece") && Catch::Contains("fix:"));
+    CHECK_THROWS_WITH(load_tokenizer(f), Catch::Contains("unsupported tokenizer.ggml.model \"bert\"") && Catch::Contains("fix:"));
+  }
+  {
+    // A SentencePiece vocabulary whose scores do not match its tokens.
+    GgufBuilder b;
+    b.kv_str("tokenizer.ggml.model", "llama");
+    b.kv("tokenizer.ggml.tokens", mtk::testing::kArray, strings({"<unk>", "a", "b"}));
+    b.kv("tokenizer.ggml.scores", mtk::testing::kArray,
+         GgufBuilder::array(mtk::testing::kF32, {Enc::f32(0.0f), Enc::f32(-1.0f)}));
+    const GgufFile f = GgufFile::from_bytes(b.build());
+    CHECK_THROWS_WITH(load_tokenizer(f), Catch::Contains("tokenizer.ggml.scores has 2 entries"));
   }
   {
     GgufBuilder b;

@@ -2,10 +2,10 @@
 // Tokenizers: text <-> token ids, built from the vocabulary stored in a GGUF file.
 //
 // The interface is shared by every vocabulary kind; load_tokenizer() picks the implementation from
-// "tokenizer.ggml.model". Implemented: "gpt2" (byte-level BPE, tokenizer_bpe.hpp). SentencePiece
-// ("llama") is refused with a clear error until it lands.
+// "tokenizer.ggml.model". Implemented: "gpt2" (byte-level BPE, tokenizer_bpe.hpp) and "llama"
+// (SentencePiece, tokenizer_spm.hpp, which lists the keys it reads).
 //
-// GGUF keys read (all under "tokenizer.ggml."):
+// GGUF keys read for "gpt2" (all under "tokenizer.ggml."):
 //   model            "gpt2"
 //   tokens           array of strings, the vocabulary in id order (byte-level BPE: in the GPT-2
 //                    byte-to-unicode form, e.g. "Ġthe" for " the"; control/user-defined tokens as
@@ -61,9 +61,10 @@ class Tokenizer {
   virtual bool add_eos() const = 0;
   virtual int32_t vocab_size() const = 0;
   virtual TokenType token_type(int32_t id) const = 0;  // Undefined for an id out of range
-  // Control tokens (TokenType::Control): the ones decode(skip_special=true) drops.
+  // Control tokens (TokenType::Control; SentencePiece: also Unknown): the ones decode(skip_special=true)
+  // drops.
   virtual bool is_special(int32_t id) const = 0;
-  // "gpt2" (the value of tokenizer.ggml.model).
+  // "gpt2" or "llama" (the value of tokenizer.ggml.model).
   virtual std::string model() const = 0;
 };
 
