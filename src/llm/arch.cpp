@@ -81,10 +81,23 @@ std::vector<float> llama3_freq_factors(double base, int64_t dim, double factor, 
   return out;
 }
 
+// transformers 5 writes RoPE settings as rope_parameters ({rope_type, rope_theta, ...}, or per
+// attention kind for Gemma 3: {"full_attention": {...}, "sliding_attention": {...}}); older
+// configs use rope_theta and rope_scaling.
+const json* rope_parameters(const json& cfg, const char* kind) {
+  auto it = cfg.find("rope_parameters");
+  if (it == cfg.end() || !it->is_object()) return nullptr;
+  if (auto k = it->find(kind); k != it->end() && k->is_object()) return &*k;
+  if (it->contains("full_attention") || it->contains("sliding_attention")) return nullptr;
+  return &*it;
+}
+
 void hf_rope_scaling(ModelConfig& c, const json& cfg) {
-  auto it = cfg.find("rope_scaling");
-  if (it == cfg.end() || it->is_null()) return;
-  const json& rs = *it;
+  const json* rsp = nullptr;
+  if (auto it = cfg.find("rope_scaling"); it != cfg.end() && !it->is_null()) rsp = &*it;
+  else rsp = rope_parameters(cfg, "full_attention");
+  if (!rsp) return;
+  const json& rs = *rsp;
   std::string type = rs.value("rope_type", rs.value("type", std::string("default")));
   if (type == "default") return;
   if (type == "linear") {
@@ -162,6 +175,8 @@ const std::vector<ArchEntry>& registry() {
          c.tied_embeddings = cfg.value("tie_word_embeddings", true);
          c.sliding_window = static_cast<int64_t>(json_num(cfg, "sliding_window", 0));
          c.rope_base_local = json_num(cfg, "rope_local_base_freq", 10000.0);
+         if (!cfg.contains("rope_local_base_freq"))
+           if (const json* rp = rope_parameters(cfg, "sliding_attention")) c.rope_base_local = json_num(*rp, "rope_theta", 10000.0);
          c.attn_scale = 1.0 / std::sqrt(json_num(cfg, "query_pre_attn_scalar", static_cast<double>(c.head_dim)));
          c.final_logit_softcap = json_num(cfg, "final_logit_softcapping", 0.0);
          c.attn_logit_softcap = json_num(cfg, "attn_logit_softcapping", 0.0);
@@ -323,6 +338,8 @@ ModelConfig config_from_hf(const json& config_in, const std::string& source) {
     c.context_length = cfg.value("max_position_embeddings", int64_t{4096});
     c.rms_eps = json_num(cfg, "rms_norm_eps", 1e-6);
     c.rope_base = json_num(cfg, "rope_theta", 10000.0);
+    if (!cfg.contains("rope_theta"))
+      if (const json* rp = rope_parameters(cfg, "full_attention")) c.rope_base = json_num(*rp, "rope_theta", 10000.0);
     c.tied_embeddings = cfg.value("tie_word_embeddings", config_in.value("tie_word_embeddings", false));
     if (e->hf_extra) e->hf_extra(c, cfg);
     c.finalize(source);

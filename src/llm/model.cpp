@@ -2,13 +2,19 @@
 #include "mtk/llm/model.hpp"
 
 #include <ATen/ATen.h>
+#include <ATen/Parallel.h>
+#include <c10/core/InferenceMode.h>
+
+#include <dlfcn.h>
 
 #include <cmath>
 #include <filesystem>
 #include <limits>
+#include <mutex>
 
 #include "mtk/core/error.hpp"
 #include "mtk/llm/gguf.hpp"
+#include "mtk/llm/qmatmul.hpp"
 #include "mtk/llm/quant.hpp"
 
 namespace mtk::llm {
@@ -19,10 +25,6 @@ at::Tensor rms_norm(const at::Tensor& x, const at::Tensor& w, double eps) {
   const at::Tensor xf = x.to(at::kFloat);
   const at::Tensor r = at::rsqrt(xf.pow(2).mean(-1, /*keepdim=*/true) + eps);
   return (xf * r).to(x.scalar_type()) * w;
-}
-
-at::Tensor linear(const at::Tensor& x, const at::Tensor& w, const at::Tensor& b) {
-  return b.defined() ? at::linear(x, w, b) : at::linear(x, w);
 }
 
 // x [B, n, H, hd]; cos/sin [B, n, 1, rope_dim/2].
@@ -81,6 +83,101 @@ at::Tensor attention_mask(const at::Tensor& pad, int64_t start, int64_t n, int64
 
 }  // namespace
 
+// Activation rows up to which a quantised matrix is multiplied block by block (decode); above it
+// the matrix is dequantised and handed to BLAS.
+constexpr int64_t kQmatmulMaxRows = 16;
+
+// CPU threading. libtorch runs its own parallel loops on OpenMP threads, which spin for a while
+// after each loop; OpenBLAS (Debian's libtorch calls it through libblas.so.3) runs on a second set
+// of threads that spin too. On a small machine the two sets fight for the cores: a 128-token
+// prefill of SmolLM2 took 1.0 s instead of 0.35 s. So OpenBLAS is made single-threaded and the
+// big matrix products below are split over the OpenMP threads by weight rows instead.
+void single_threaded_blas() {
+  static std::once_flag once;
+  std::call_once(once, [] {
+    using SetThreads = void (*)(int);
+    if (auto f = reinterpret_cast<SetThreads>(::dlsym(RTLD_DEFAULT, "openblas_set_num_threads"))) f(1);
+  });
+}
+
+// y = x W^T for x [rows, in] with W given by rows: `rows_of(o0, o1)` returns W[o0:o1] as a float
+// tensor [o1 - o0, in]. Split over the intra-op threads by weight rows; each part is one BLAS call.
+template <typename RowsOf>
+at::Tensor parallel_linear(const at::Tensor& x2d, int64_t out, const RowsOf& rows_of) {
+  const int64_t rows = x2d.size(0);
+  at::Tensor yT = at::empty({out, rows}, x2d.options());
+  const at::Tensor xT = x2d.t();
+  const int64_t threads = at::get_num_threads();
+  const int64_t chunk = std::max<int64_t>(64, (out + threads - 1) / threads);
+  const bool inference = c10::InferenceMode::is_enabled();  // thread-local: carry it to the workers
+  at::parallel_for(0, (out + chunk - 1) / chunk, 1, [&](int64_t c0, int64_t c1) {
+    c10::InferenceMode guard(inference);
+    for (int64_t c = c0; c < c1; ++c) {
+      const int64_t o0 = c * chunk, o1 = std::min(out, o0 + chunk);
+      at::Tensor part = yT.narrow(0, o0, o1 - o0);
+      at::mm_out(part, rows_of(o0, o1), xT);
+    }
+  });
+  return yT.t();
+}
+
+at::Tensor Weight::dequantized() const {
+  if (dense.defined()) return dense;
+  at::Tensor out_t = at::empty({out, in}, at::kFloat);
+  dequantize_rows(type, blocks->data(), out_t.data_ptr<float>(), static_cast<size_t>(out), static_cast<size_t>(in));
+  return out_t;
+}
+
+at::Tensor Weight::linear(const at::Tensor& x, const at::Tensor& bias) const {
+  const int64_t rows = x.numel() / in;
+  const bool cpu_f32 = x.device().is_cpu() && x.scalar_type() == at::kFloat;
+  if (dense.defined() && (!cpu_f32 || rows <= kQmatmulMaxRows || x.requires_grad() || dense.requires_grad()))
+    return bias.defined() ? at::linear(x, dense, bias) : at::linear(x, dense);
+  if (dense.defined() || rows > kQmatmulMaxRows) {
+    auto shape = x.sizes().vec();
+    shape.back() = out;
+    const at::Tensor x2d = x.reshape({rows, in});
+    at::Tensor y;
+    if (dense.defined()) {
+      y = parallel_linear(x2d, out, [&](int64_t o0, int64_t o1) { return dense.narrow(0, o0, o1 - o0); });
+    } else {
+      const size_t row_bytes = bytes_for(type, static_cast<uint64_t>(in));
+      y = parallel_linear(x2d, out, [&](int64_t o0, int64_t o1) {
+        at::Tensor w = at::empty({o1 - o0, in}, at::kFloat);
+        dequantize_rows(type, blocks->data() + static_cast<size_t>(o0) * row_bytes, w.data_ptr<float>(),
+                        static_cast<size_t>(o1 - o0), static_cast<size_t>(in), 1);
+        return w;
+      });
+    }
+    y = y.reshape(shape);
+    if (bias.defined()) y = y + bias;
+    return y;
+  }
+  const at::Tensor xc = x.contiguous();
+  auto shape = x.sizes().vec();
+  shape.back() = out;
+  at::Tensor y = at::empty(shape, at::kFloat);
+  qmatmul(type, blocks->data(), out, in, xc.data_ptr<float>(), rows, y.data_ptr<float>());
+  if (bias.defined()) y.add_(bias);
+  return y;
+}
+
+at::Tensor Weight::rows(const at::Tensor& ids) const {
+  if (dense.defined()) return at::embedding(dense, ids);
+  const at::Tensor flat = ids.reshape({-1}).to(at::kCPU).contiguous();
+  at::Tensor outp = at::empty({flat.numel(), in}, at::kFloat);
+  const size_t row_bytes = bytes_for(type, static_cast<uint64_t>(in));
+  const int64_t* id = flat.data_ptr<int64_t>();
+  for (int64_t i = 0; i < flat.numel(); ++i) {
+    if (id[i] < 0 || id[i] >= out) throw Error("token id " + std::to_string(id[i]) + " is out of range", "internal error");
+    dequantize(type, blocks->data() + static_cast<size_t>(id[i]) * row_bytes, outp.data_ptr<float>() + i * in,
+               static_cast<size_t>(in));
+  }
+  auto shape = ids.sizes().vec();
+  shape.push_back(in);
+  return outp.view(shape);
+}
+
 void KvCache::select(const std::vector<int64_t>& rows) {
   if (rows.size() == pad.size()) {
     bool same = true;
@@ -96,17 +193,18 @@ void KvCache::select(const std::vector<int64_t>& rows) {
   pad = std::move(np);
 }
 
-at::ScalarType Model::dtype() const { return w_.embed.scalar_type(); }
-at::Device Model::device() const { return w_.embed.device(); }
+at::ScalarType Model::dtype() const { return w_.output_norm.scalar_type(); }
+at::Device Model::device() const { return w_.output_norm.device(); }
 
 int64_t Model::parameter_count() const {
   int64_t n = w_.embed.numel() + w_.output_norm.numel();
   if (!cfg_.tied_embeddings) n += w_.output.numel();
-  for (const auto& l : w_.layers)
-    for (const at::Tensor* t : {&l.attn_norm, &l.q, &l.k, &l.v, &l.o, &l.q_bias, &l.k_bias, &l.v_bias, &l.o_bias,
-                                &l.q_norm, &l.k_norm, &l.post_attn_norm, &l.ffn_norm, &l.gate, &l.up, &l.down,
-                                &l.post_ffw_norm})
+  for (const auto& l : w_.layers) {
+    for (const at::Tensor* t : {&l.attn_norm, &l.q_bias, &l.k_bias, &l.v_bias, &l.o_bias, &l.q_norm, &l.k_norm,
+                                &l.post_attn_norm, &l.ffn_norm, &l.post_ffw_norm})
       if (t->defined()) n += t->numel();
+    for (const Weight* w : {&l.q, &l.k, &l.v, &l.o, &l.gate, &l.up, &l.down}) n += w->numel();
+  }
   return n;
 }
 
@@ -132,9 +230,9 @@ at::Tensor Model::layer(int64_t i, const at::Tensor& x, const at::Tensor& cos, c
   const int64_t B = x.size(0), n = x.size(1), nh = c.n_heads, nkv = c.n_kv_heads, hd = c.head_dim, G = nh / nkv;
 
   at::Tensor h = rms_norm(x, L.attn_norm, c.rms_eps);
-  at::Tensor q = linear(h, L.q, L.q_bias).view({B, n, nh, hd});
-  at::Tensor k = linear(h, L.k, L.k_bias).view({B, n, nkv, hd});
-  at::Tensor v = linear(h, L.v, L.v_bias).view({B, n, nkv, hd});
+  at::Tensor q = L.q.linear(h, L.q_bias).view({B, n, nh, hd});
+  at::Tensor k = L.k.linear(h, L.k_bias).view({B, n, nkv, hd});
+  at::Tensor v = L.v.linear(h, L.v_bias).view({B, n, nkv, hd});
   if (c.qk_norm) {
     q = rms_norm(q, L.q_norm, c.rms_eps);
     k = rms_norm(k, L.k_norm, c.rms_eps);
@@ -160,14 +258,14 @@ at::Tensor Model::layer(int64_t i, const at::Tensor& x, const at::Tensor& cos, c
                      .view({B, nkv, G, n, hd})
                      .permute({0, 3, 1, 2, 4})
                      .reshape({B, n, nh * hd});
-  at::Tensor o = linear(a, L.o, L.o_bias);
+  at::Tensor o = L.o.linear(a, L.o_bias);
   if (c.post_norms) o = rms_norm(o, L.post_attn_norm, c.rms_eps);
   at::Tensor xr = x + o;
 
   h = rms_norm(xr, L.ffn_norm, c.rms_eps);
-  at::Tensor g = at::linear(h, L.gate);
+  at::Tensor g = L.gate.linear(h);
   g = c.act == Activation::SiLU ? at::silu(g) : at::gelu(g, "tanh");
-  at::Tensor f = at::linear(g.mul_(at::linear(h, L.up)), L.down);
+  at::Tensor f = L.down.linear(g.mul_(L.up.linear(h)));
   if (c.post_norms) f = rms_norm(f, L.post_ffw_norm, c.rms_eps);
   return xr + f;
 }
@@ -200,13 +298,13 @@ at::Tensor Model::forward(const at::Tensor& tokens_in, KvCache* cache, bool last
   const at::Tensor mask = attention_mask(pad, start, n, 0, dtype(), device());
   if (any_local) mask_l = attention_mask(pad, start, n, c.sliding_window, dtype(), device());
 
-  at::Tensor x = at::embedding(w_.embed, tokens);  // [B, n, H]
+  at::Tensor x = w_.embed.rows(tokens);  // [B, n, H]
   if (c.embed_scale) x = x * std::sqrt(static_cast<double>(c.hidden));
   for (int64_t i = 0; i < c.n_layers; ++i) x = layer(i, x, cos, sin, cos_l, sin_l, mask, mask_l, cache, start);
   if (cache) cache->length = start + n;
   if (last_only) x = x.narrow(1, n - 1, 1);
   x = rms_norm(x, w_.output_norm, c.rms_eps);
-  at::Tensor logits = at::linear(x, w_.output).to(at::kFloat);
+  at::Tensor logits = w_.output.linear(x).to(at::kFloat);
   if (c.final_logit_softcap > 0) logits = at::tanh(logits / c.final_logit_softcap) * c.final_logit_softcap;
   return logits;
 }
@@ -215,6 +313,7 @@ at::Tensor Model::forward(const at::Tensor& tokens_in, KvCache* cache, bool last
 
 std::unique_ptr<Model> Model::from_tensors(ModelConfig cfg, const TensorSource& get, const LoadOptions& opt,
                                            const std::string& source) {
+  single_threaded_blas();
   std::unique_ptr<Model> m(new Model());
   m->cfg_ = std::move(cfg);
   const ModelConfig& c = m->cfg_;
@@ -224,34 +323,54 @@ std::unique_ptr<Model> Model::from_tensors(ModelConfig cfg, const TensorSource& 
   else if (opt.dtype != "f32") throw Error("unknown dtype '" + opt.dtype + "'", "use f32, bf16 or f16");
   at::Device dev(opt.device);
 
-  auto load = [&](const std::string& name, std::vector<int64_t> shape, bool required) -> at::Tensor {
-    at::Tensor t = get(name);
+  const bool keep_blocks = opt.keep_quantized && dev.is_cpu() && dt == at::kFloat;
+  auto fetch = [&](const std::string& name, std::vector<int64_t> shape, bool required) -> Weight {
+    Weight t = get(name);
     if (!t.defined()) {
       if (required) throw Error(source + ": tensor " + name + " is missing", "the file is not a complete " + c.arch + " model");
       return t;
     }
-    if (t.sizes().vec() != shape) {
-      std::string want, got;
-      for (auto d : shape) want += (want.empty() ? "" : "x") + std::to_string(d);
-      for (auto d : t.sizes()) got += (got.empty() ? "" : "x") + std::to_string(d);
-      throw Error(source + ": tensor " + name + " has shape " + got + ", expected " + want,
+    const std::vector<int64_t> have = t.dense.defined() ? t.dense.sizes().vec()
+                                      : std::vector<int64_t>{t.out, t.in};
+    std::vector<int64_t> want = shape;
+    if (!t.dense.defined() && want.size() == 1) want.insert(want.begin(), 1);
+    if (have != want) {
+      std::string ws, gs;
+      for (auto d : shape) ws += (ws.empty() ? "" : "x") + std::to_string(d);
+      for (auto d : have) gs += (gs.empty() ? "" : "x") + std::to_string(d);
+      throw Error(source + ": tensor " + name + " has shape " + gs + ", expected " + ws,
                   "the file does not match its own hyper-parameters");
     }
-    return t.to(dev, dt).contiguous();
+    if (t.blocks && (!keep_blocks || shape.size() == 1 || !qmatmul_supported(t.type))) {
+      t.dense = t.dequantized().view(shape);
+      t.blocks.reset();
+    }
+    if (t.dense.defined()) {
+      t.dense = t.dense.to(dev, dt).contiguous();
+      if (shape.size() == 2) {
+        t.out = shape[0];
+        t.in = shape[1];
+      }
+    }
+    return t;
   };
+  auto load = [&](const std::string& name, std::vector<int64_t> shape, bool required) -> at::Tensor {
+    return fetch(name, std::move(shape), required).dense;
+  };
+  auto load_w = [&](const std::string& name, std::vector<int64_t> shape) -> Weight { return fetch(name, std::move(shape), true); };
   const int64_t H = c.hidden, hd = c.head_dim, nh = c.n_heads, nkv = c.n_kv_heads, F = c.intermediate;
   ModelWeights& w = m->w_;
-  w.embed = load("token_embd.weight", {c.vocab_size, H}, true);
+  w.embed = load_w("token_embd.weight", {c.vocab_size, H});
   w.output_norm = load("output_norm.weight", {H}, true);
-  w.output = c.tied_embeddings ? w.embed : load("output.weight", {c.vocab_size, H}, true);
+  w.output = c.tied_embeddings ? w.embed : load_w("output.weight", {c.vocab_size, H});
   for (int64_t i = 0; i < c.n_layers; ++i) {
     const std::string p = "blk." + std::to_string(i) + ".";
     LayerWeights L;
     L.attn_norm = load(p + "attn_norm.weight", {H}, true);
-    L.q = load(p + "attn_q.weight", {nh * hd, H}, true);
-    L.k = load(p + "attn_k.weight", {nkv * hd, H}, true);
-    L.v = load(p + "attn_v.weight", {nkv * hd, H}, true);
-    L.o = load(p + "attn_output.weight", {H, nh * hd}, true);
+    L.q = load_w(p + "attn_q.weight", {nh * hd, H});
+    L.k = load_w(p + "attn_k.weight", {nkv * hd, H});
+    L.v = load_w(p + "attn_v.weight", {nkv * hd, H});
+    L.o = load_w(p + "attn_output.weight", {H, nh * hd});
     L.q_bias = load(p + "attn_q.bias", {nh * hd}, c.qkv_bias);
     L.k_bias = load(p + "attn_k.bias", {nkv * hd}, c.qkv_bias);
     L.v_bias = load(p + "attn_v.bias", {nkv * hd}, c.qkv_bias);
@@ -265,9 +384,9 @@ std::unique_ptr<Model> Model::from_tensors(ModelConfig cfg, const TensorSource& 
       L.post_attn_norm = load(p + "post_attention_norm.weight", {H}, true);
       L.post_ffw_norm = load(p + "post_ffw_norm.weight", {H}, true);
     }
-    L.gate = load(p + "ffn_gate.weight", {F, H}, true);
-    L.up = load(p + "ffn_up.weight", {F, H}, true);
-    L.down = load(p + "ffn_down.weight", {H, F}, true);
+    L.gate = load_w(p + "ffn_gate.weight", {F, H});
+    L.up = load_w(p + "ffn_up.weight", {F, H});
+    L.down = load_w(p + "ffn_down.weight", {H, F});
     w.layers.push_back(std::move(L));
   }
   return m;
@@ -275,14 +394,28 @@ std::unique_ptr<Model> Model::from_tensors(ModelConfig cfg, const TensorSource& 
 
 std::unique_ptr<Model> Model::from_gguf(const GgufFile& f, const LoadOptions& opt) {
   ModelConfig cfg = config_from_gguf(f);
-  const TensorSource get = [&f](const std::string& name) -> at::Tensor {
+  const TensorSource get = [&f](const std::string& name) -> Weight {
+    Weight w;
     const GgufTensor* t = f.find_tensor(name);
-    if (!t) return {};
-    std::vector<int64_t> shape;
-    for (auto it = t->dims.rbegin(); it != t->dims.rend(); ++it) shape.push_back(static_cast<int64_t>(*it));
-    at::Tensor out = at::empty(shape, at::kFloat);
-    dequantize_rows(t->type, t->data, out.data_ptr<float>(), t->n_rows(), t->row_length());
-    return out;
+    if (!t) return w;
+    w.type = t->type;
+    w.in = static_cast<int64_t>(t->row_length());
+    w.out = static_cast<int64_t>(t->n_rows());
+    if (t->dims.size() > 2) {
+      std::vector<int64_t> shape;
+      for (auto it = t->dims.rbegin(); it != t->dims.rend(); ++it) shape.push_back(static_cast<int64_t>(*it));
+      Weight tmp = w;
+      tmp.blocks = std::make_shared<const std::vector<uint8_t>>(t->data, t->data + t->n_bytes);
+      w.dense = tmp.dequantized().view(shape);
+      return w;
+    }
+    if (t->dims.size() == 1) {
+      w.dense = at::empty({w.in}, at::kFloat);
+      dequantize_rows(t->type, t->data, w.dense.data_ptr<float>(), 1, static_cast<size_t>(w.in));
+      return w;
+    }
+    w.blocks = std::make_shared<const std::vector<uint8_t>>(t->data, t->data + t->n_bytes);
+    return w;
   };
   return from_tensors(std::move(cfg), get, opt, f.path());
 }

@@ -18,20 +18,40 @@
 
 #include "mtk/llm/chat_template.hpp"
 #include "mtk/llm/model_config.hpp"
+#include "mtk/llm/quant.hpp"
 
 namespace mtk::llm {
 
 class GgufFile;
 class Tokenizer;
 
+// A weight matrix [out, in]: dense in the compute dtype, and/or kept in its GGUF block format
+// (CPU, float32 compute, types qmatmul.hpp supports). A quantised-only matrix is multiplied by
+// qmatmul for a few activation rows (decode) and dequantised on the fly for more (prefill).
+struct Weight {
+  at::Tensor dense;                              // undefined when only quantised
+  std::shared_ptr<const std::vector<uint8_t>> blocks;  // null when dense only
+  GgmlType type = GgmlType::F32;
+  int64_t out = 0, in = 0;
+
+  bool defined() const { return dense.defined() || blocks != nullptr; }
+  int64_t numel() const { return out * in; }
+  at::Tensor dequantized() const;  // the dense matrix (decoded from the blocks when needed)
+  // x [..., in] -> [..., out] (+ bias when defined).
+  at::Tensor linear(const at::Tensor& x, const at::Tensor& bias = {}) const;
+  // Rows of the matrix for the given ids (an embedding lookup): [ids..., in].
+  at::Tensor rows(const at::Tensor& ids) const;
+};
+
 struct LayerWeights {
-  at::Tensor attn_norm, q, k, v, o, q_bias, k_bias, v_bias, o_bias, q_norm, k_norm;
-  at::Tensor post_attn_norm, ffn_norm, gate, up, down, post_ffw_norm;
+  at::Tensor attn_norm, q_bias, k_bias, v_bias, o_bias, q_norm, k_norm;
+  at::Tensor post_attn_norm, ffn_norm, post_ffw_norm;
+  Weight q, k, v, o, gate, up, down;
 };
 
 struct ModelWeights {
-  at::Tensor embed;   // [vocab, hidden]
-  at::Tensor output;  // [vocab, hidden] (the embedding when tied)
+  Weight embed;   // [vocab, hidden]
+  Weight output;  // [vocab, hidden] (the embedding when tied)
   at::Tensor output_norm;
   std::vector<LayerWeights> layers;
 };
@@ -52,11 +72,15 @@ struct LoadOptions {
   // Compute dtype: "f32" (default on CPU) or "bf16"/"f16" (CUDA).
   std::string dtype = "f32";
   std::string device = "cpu";  // "cpu" or "cuda[:N]"
+  // GGUF on CPU in f32: keep Q4_0/Q4_1/Q8_0 matrices in their blocks (a quarter to a third of the
+  // memory, faster decode); false dequantises everything at load.
+  bool keep_quantized = true;
 };
 
-// Returns the float32 tensor stored under a GGUF-style name ("blk.0.attn_q.weight"), shaped as
-// PyTorch shapes it ([out, in] for a matrix), or an undefined tensor when there is none.
-using TensorSource = std::function<at::Tensor(const std::string& name)>;
+// Returns the weight stored under a GGUF-style name ("blk.0.attn_q.weight"), a matrix shaped as
+// PyTorch shapes it ([out, in]; 1-D tensors have out = 1) in float32 (dense) or in blocks, or an
+// undefined Weight when there is none.
+using TensorSource = std::function<Weight(const std::string& name)>;
 
 class Model {
  public:
