@@ -15,6 +15,7 @@
 #include "mtk/core/log.hpp"
 #include "mtk/llm/generate.hpp"
 #include "mtk/llm/gguf.hpp"
+#include "mtk/llm/model_config.hpp"
 #include "mtk/llm/model_info.hpp"
 #include "mtk/llm/tokenizer.hpp"
 #include "mtk/render/cache.hpp"
@@ -131,8 +132,15 @@ int main(int argc, char** argv) {
         std::printf("tokenizer: loaded, %d tokens, bos %d %s, eos %d %s\n", (int)tok->vocab_size(), (int)tok->bos(),
                     tok->bos() >= 0 ? tok->token_text(tok->bos()).c_str() : "-", (int)tok->eos(),
                     tok->eos() >= 0 ? tok->token_text(tok->eos()).c_str() : "-");
+        std::optional<mtk::llm::ChatFormat> fmt;
+        if (!f.has("tokenizer.chat_template")) fmt = mtk::llm::chat_format_from_vocabulary(*tok);
+        const auto spec = mtk::llm::chat_template_spec(f, fmt);
+        std::printf("chat format:     %s%s\n", mtk::llm::chat_format_name(spec.format),
+                    f.has("tokenizer.chat_template") ? " (from the model's template)" : " (from the vocabulary)");
+        const auto cfg = mtk::llm::config_from_gguf(f);
+        std::printf("runtime:         %s\n", cfg.summary().c_str());
       } catch (const mtk::Error& e) {
-        std::printf("tokenizer: not loadable yet: %s\n", e.what());
+        std::printf("not loadable: %s\n", e.what());
       }
       return 0;
     }

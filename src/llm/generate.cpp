@@ -280,6 +280,14 @@ std::vector<Generation> generate(const Model& model, const Tokenizer& tok, const
   return out;
 }
 
+std::optional<ChatFormat> chat_format_from_vocabulary(const Tokenizer& tok) {
+  if (tok.token_id("<start_of_turn>") >= 0) return ChatFormat::gemma;
+  if (tok.token_id("<|start_header_id|>") >= 0) return ChatFormat::llama3;
+  if (tok.token_id("<|im_start|>") >= 0) return ChatFormat::chatml;
+  if (tok.token_id("[INST]") >= 0) return ChatFormat::mistral;
+  return std::nullopt;
+}
+
 // ---- LanguageModel ----------------------------------------------------------------------------
 
 struct LanguageModel::Impl {
@@ -307,7 +315,9 @@ std::unique_ptr<LanguageModel> LanguageModel::load(const std::string& name_or_pa
     m.gguf = std::make_unique<GgufFile>(GgufFile::open(m.path));
     m.model = Model::from_gguf(*m.gguf, lo);
     m.tok = load_tokenizer(*m.gguf);
-    m.chat = chat_template_spec(*m.gguf, opt.chat_format);
+    std::optional<ChatFormat> format = opt.chat_format;
+    if (!format && !m.gguf->has("tokenizer.chat_template")) format = chat_format_from_vocabulary(*m.tok);
+    m.chat = chat_template_spec(*m.gguf, format);
   }
   if (m.tok->vocab_size() > m.model->config().vocab_size)
     throw Error(m.path + ": the tokenizer has " + std::to_string(m.tok->vocab_size()) + " tokens but the model only " +

@@ -78,6 +78,11 @@ class Sampler {
   std::vector<std::pair<float, int32_t>> cand_;
 };
 
+// The chat format a vocabulary's marker tokens imply (<start_of_turn>: gemma, <|start_header_id|>:
+// llama3, <|im_start|>: chatml, [INST]: mistral), for models whose file has no chat template (base
+// models); nullopt when none is present.
+std::optional<ChatFormat> chat_format_from_vocabulary(const Tokenizer& tok);
+
 // A model file with everything needed to prompt it: weights, tokenizer and chat template.
 class LanguageModel {
  public:
