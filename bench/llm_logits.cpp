@@ -1,0 +1,31 @@
+// Prints the last-position logits our model computes for a list of token ids, as JSON, so that they
+// can be compared with other engines by hand (tests/llm/hf_gguf_logits.py compares them with
+// Hugging Face transformers loading the same GGUF file in float32).
+//   llm_logits MODEL '[id, id, ...]'  > ours.json
+#include <ATen/ATen.h>
+#include <c10/core/InferenceMode.h>
+
+#include <cstdio>
+#include <nlohmann/json.hpp>
+
+#include "mtk/llm/model.hpp"
+#include "mtk/llm/model_info.hpp"
+
+int main(int argc, char** argv) {
+  if (argc != 3) {
+    std::fprintf(stderr, "usage: llm_logits MODEL '[token ids]'\n");
+    return 2;
+  }
+  try {
+    c10::InferenceMode guard;
+    const auto m = mtk::llm::Model::load(mtk::llm::resolve_model(argv[1]));
+    const auto ids = nlohmann::json::parse(argv[2]).get<std::vector<int64_t>>();
+    const at::Tensor logits = m->forward(at::tensor(ids, at::kLong).view({1, -1}), nullptr, true).view({-1});
+    const float* p = logits.data_ptr<float>();
+    std::printf("%s\n", nlohmann::json(std::vector<float>(p, p + logits.numel())).dump().c_str());
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "llm_logits: %s\n", e.what());
+    return 1;
+  }
+  return 0;
+}
