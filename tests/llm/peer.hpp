@@ -6,6 +6,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <unistd.h>
 
@@ -76,6 +77,22 @@ inline void require_python_modules(const std::string& modules) {
   if (st != 0)
     FAIL("the Python packages (" << modules << ") are not importable with " << python() << ": " << out
                                  << "(fix: scripts/setup.sh --test)");
+}
+
+// Runs tests/llm/<script> with `args` (already quoted as needed), `input` as JSON on stdin, and
+// returns its stdout parsed as JSON; FAILs (showing the command and output) unless it exits 0.
+inline nlohmann::json run_peer_json(const std::string& script, const std::string& args, const nlohmann::json& input) {
+  const stdfs::path dir = mtk::fs::make_temp_dir(stdfs::temp_directory_path(), "mtk-peer-");
+  const stdfs::path in = dir / "input.json";
+  mtk::fs::atomic_write(in, input.dump());
+  const std::string cmd =
+      quote(python()) + " " + quote(peer_script(script).string()) + " " + args + " < " + quote(in.string());
+  int st = 0;
+  const std::string out = run_capture(cmd, &st);
+  std::error_code ec;
+  stdfs::remove_all(dir, ec);
+  if (st != 0) FAIL("peer command failed (status " << st << "): " << cmd << "\n" << out);
+  return nlohmann::json::parse(out);
 }
 
 // Writes `text` to a fresh file in the temp dir and returns its path.

@@ -91,19 +91,7 @@ nlohmann::json run_peer(const stdfs::path& model, const std::vector<PeerCase>& c
     for (const auto& m : c.conv) msgs.push_back({{"role", m.role}, {"content", m.content}});
     in.push_back({{"template", c.tmpl}, {"messages", msgs}, {"add_generation_prompt", c.gen}});
   }
-  const stdfs::path dir = mtk::fs::make_temp_dir(stdfs::temp_directory_path(), "mtk-chat-");
-  const stdfs::path input = dir / "cases.json";
-  mtk::fs::atomic_write(input, in.dump());
-  const stdfs::path script = mtk::fs::project_root() / "tests" / "llm" / "chat_template_peer.py";
-  const std::string cmd = quote(python()) + " " + quote(script.string()) + " " +
-                          (model.empty() ? std::string() : quote(model.string()) + " ") + "< " + quote(input.string());
-  int st = 0;
-  const std::string out = run_capture(cmd, &st);
-  std::error_code ec;
-  stdfs::remove_all(dir, ec);
-  INFO("command: " << cmd);
-  REQUIRE(st == 0);
-  auto j = nlohmann::json::parse(out);
+  auto j = run_peer_json("chat_template_peer.py", model.empty() ? std::string() : quote(model.string()), in);
   REQUIRE(j.size() == cases.size());
   return j;
 }

@@ -47,8 +47,6 @@ std::vector<std::string> prompt_texts(const LanguageModel& lm, bool chat) {
   return out;
 }
 
-std::string ids_json(const std::vector<std::vector<int32_t>>& v) { return nlohmann::json(v).dump(); }
-
 // max_logit_diff bounds |ours - llama.cpp| over the vocabulary; near_tie is the llama.cpp top-two
 // margin below which a different greedy choice is accepted.
 void check_model(const std::string& path, bool chat, double max_logit_diff, double near_tie) {
@@ -58,11 +56,9 @@ void check_model(const std::string& path, bool chat, double max_logit_diff, doub
   REQUIRE(texts.size() == 10);
   std::vector<std::vector<int32_t>> prompts;
   for (const auto& t : texts) prompts.push_back(lm->encode_prompt(t));
-  const auto input = write_temp("llamacpp-prompts.json", ids_json(prompts));
-  const std::string base = quote(python()) + " " + quote(peer_script("llamacpp_eval.py").string());
 
   SECTION("last-position logits") {
-    const auto peer = nlohmann::json::parse(run_checked(base + " logits " + quote(path) + " < " + quote(input.string())));
+    const auto peer = run_peer_json("llamacpp_eval.py", "logits " + quote(path), prompts);
     REQUIRE(peer.size() == prompts.size());
     c10::InferenceMode guard;
     double worst = 0, worst_rel = 0;
@@ -94,7 +90,7 @@ void check_model(const std::string& path, bool chat, double max_logit_diff, doub
   }
 
   SECTION("greedy continuations of 48 tokens") {
-    const auto peer = nlohmann::json::parse(run_checked(base + " greedy " + quote(path) + " 48 < " + quote(input.string())));
+    const auto peer = run_peer_json("llamacpp_eval.py", "greedy " + quote(path) + " 48", prompts);
     GenerateOptions opt;
     opt.max_new_tokens = 48;
     opt.ignore_eos = true;
@@ -119,7 +115,6 @@ void check_model(const std::string& path, bool chat, double max_logit_diff, doub
     WARN(path << ": " << identical << "/10 greedy continuations identical to llama.cpp for all 48 tokens; "
               << agreed << "/480 tokens before the first divergence");
   }
-  std::filesystem::remove(input);
 }
 
 }  // namespace

@@ -38,18 +38,7 @@ std::vector<std::string> all_manimbench_code() {
 
 // Runs the peer with `args` on `texts` (JSON on stdin) and returns its JSON answer.
 nlohmann::json run_peer(const std::string& args, const std::vector<std::string>& texts) {
-  const stdfs::path dir = mtk::fs::make_temp_dir(stdfs::temp_directory_path(), "mtk-tok-");
-  const stdfs::path input = dir / "texts.json";
-  mtk::fs::atomic_write(input, nlohmann::json(texts).dump());
-  const stdfs::path script = mtk::fs::project_root() / "tests" / "llm" / "tokenizer_peer.py";
-  const std::string cmd = quote(python()) + " " + quote(script.string()) + " " + args + " < " + quote(input.string());
-  int st = 0;
-  const std::string out = run_capture(cmd, &st);
-  std::error_code ec;
-  stdfs::remove_all(dir, ec);
-  INFO("command: " << cmd);
-  REQUIRE(st == 0);
-  auto j = nlohmann::json::parse(out);
+  auto j = run_peer_json("tokenizer_peer.py", args, texts);
   REQUIRE(j.size() == texts.size());
   return j;
 }

@@ -348,13 +348,7 @@ std::vector<std::vector<int32_t>> llamacpp_ids(const stdfs::path& model, const s
                                                const std::string& flags) {
   nlohmann::json in = nlohmann::json::array();
   for (const auto& s : texts) in.push_back({{"hex", to_hex(s)}});
-  const stdfs::path input = write_temp("spm-texts.json", in.dump());
-  const std::string cmd = quote(python()) + " " + quote(peer_script("llamacpp_peer.py").string()) + " tokenize " +
-                          quote(model.string()) + " " + flags + " < " + quote(input.string());
-  const std::string out = run_checked(cmd);
-  std::error_code ec;
-  stdfs::remove(input, ec);
-  auto j = nlohmann::json::parse(out);
+  auto j = run_peer_json("llamacpp_peer.py", "tokenize " + quote(model.string()) + " " + flags, in);
   REQUIRE(j.size() == texts.size());
   return j.get<std::vector<std::vector<int32_t>>>();
 }
