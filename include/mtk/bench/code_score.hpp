@@ -1,0 +1,61 @@
+#pragma once
+// `manim-bench code-score`: the paper's code-level metrics of predictions against reference code:
+// CodeBLEU and its four components (metrics/codebleu.hpp, the `codebleu` package's numbers), and
+// CodeBERTBLEU = sqrt(CodeBLEU * CodeBERT cosine) once a CodeBERT cosine is available.
+//
+// The CodeBERT cosine plugs in through CodeCosineFn (code_cosine_unavailable() until the encoder is
+// wired in): with no cosine, CodeBERT and CBB are reported as unavailable, never replaced.
+#include <functional>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "mtk/metrics/codebleu.hpp"
+
+namespace mtk::bench {
+
+// Cosine between the CodeBERT embeddings of two snippets, or nullopt with *why set when unavailable.
+using CodeCosineFn =
+    std::function<std::optional<double>(const std::string& reference, const std::string& hypothesis, std::string* why)>;
+
+// The cosine source used today: none (the CodeBERT encoder is not wired in yet).
+CodeCosineFn code_cosine_unavailable();
+
+struct CodeScore {
+  metrics::CodeBleuResult codebleu;
+  std::optional<double> codebert_cosine;  // nullopt: unavailable
+  std::optional<double> cbb;              // CodeBERTBLEU, nullopt when the cosine is unavailable
+  std::string unavailable_reason;         // why CodeBERT/CBB are missing
+};
+
+CodeScore code_score(const std::string& reference, const std::string& hypothesis, const CodeCosineFn& cosine,
+                     const metrics::CodeBleuOptions& opt = {});
+
+// Text report of one pair (the two-file mode).
+std::string code_score_text(const CodeScore& s);
+
+struct CodeScoreOptions {
+  std::string dataset = "samples";  // name ("samples", "manimbench") or JSONL path
+  std::string split = "test";
+  std::string predictions;          // JSONL of {id, code} or {id, completion}
+  std::string out_dir = "runs/code-score";
+  unsigned threads = 0;             // 0 = hardware
+  size_t limit = 0;                 // first N tasks (0 = all)
+  metrics::CodeBleuOptions codebleu;
+};
+
+struct CodeScoreSummary {
+  size_t items = 0, with_code = 0, missing = 0;  // missing: no prediction for the task id
+  double mean_codebleu = 0, mean_ngram = 0, mean_weighted = 0, mean_syntax = 0, mean_dataflow = 0;
+  std::optional<double> mean_cbb;  // when every item has a cosine
+  std::string unavailable_reason;
+  metrics::CodeBleuResult corpus;  // the package's corpus-level calc_codebleu over the items
+};
+
+// Scores every task of the split that has a reference: per-item JSONL (results.jsonl) and
+// summary.json in out_dir. A task without a prediction (or without extractable code) scores the
+// empty hypothesis, as a failed generation would.
+CodeScoreSummary run_code_score(const CodeScoreOptions& opts, const CodeCosineFn& cosine);
+std::string code_score_summary_text(const CodeScoreSummary& s);
+
+}  // namespace mtk::bench
