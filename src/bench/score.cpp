@@ -2,12 +2,14 @@
 
 #include <spdlog/spdlog.h>
 
+#include <cctype>
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
 #include <future>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <sstream>
 #include <unordered_map>
 
@@ -18,6 +20,9 @@
 #include "mtk/core/progress.hpp"
 #include "mtk/data/dataset.hpp"
 #include "mtk/data/prompt.hpp"
+#include "mtk/llm/clip.hpp"
+#include "mtk/metrics/clip_score.hpp"
+#include "mtk/metrics/foreground.hpp"
 #include "mtk/metrics/visual.hpp"
 #include "mtk/render/cache.hpp"
 #include "mtk/render/pool.hpp"
@@ -32,7 +37,9 @@ using Clock = std::chrono::steady_clock;
 
 namespace {
 
-constexpr const char* kMetricVersion = "s_ssim-v1";
+// Part of each item's resume key with the names of the metrics computed: results of another
+// version or metric set are scored again (renders still come from the render cache).
+constexpr const char* kMetricVersion = "visual-v2";
 
 json item_to_json(const ItemResult& r) {
   return json{{"id", r.id},
@@ -45,6 +52,9 @@ json item_to_json(const ItemResult& r) {
               {"pred_error", r.pred_error},
               {"s_ssim", r.s_ssim},
               {"dtw_distance", r.dtw_distance},
+              {"metrics", r.metrics},
+              {"unavailable", r.unavailable},
+              {"details", r.details},
               {"ref_frames", r.ref_frames},
               {"pred_frames", r.pred_frames},
               {"ref_render_s", r.ref_render_s},
@@ -67,6 +77,11 @@ ItemResult item_from_json(const json& j) {
   r.pred_error = j.value("pred_error", "");
   r.s_ssim = j.value("s_ssim", 0.0);
   r.dtw_distance = j.value("dtw_distance", 0.0);
+  // Lines of the older format (S_SSIM only) have no "metrics": their keys differ anyway, and they
+  // are rejected here so they are scored again.
+  r.metrics = j.at("metrics").get<std::map<std::string, double>>();
+  r.unavailable = j.value("unavailable", std::vector<std::string>{});
+  r.details = j.value("details", std::map<std::string, double>{});
   r.ref_frames = j.value("ref_frames", size_t(0));
   r.pred_frames = j.value("pred_frames", size_t(0));
   r.ref_render_s = j.value("ref_render_s", 0.0);
@@ -99,6 +114,43 @@ std::string fmt(const char* f, double v) {
 
 }  // namespace
 
+const std::vector<std::string>& visual_metrics() {
+  static const std::vector<std::string> names = {"S_SSIM", "FVS", "S_CLIP", "VS"};
+  return names;
+}
+
+namespace {
+
+// Every available visual metric of one rendered pair into r.
+void score_videos(const video::Frames& rf, const video::Frames& pf, const metrics::SSimScoreOptions& mo,
+                  const metrics::ForegroundOptions& fo, const llm::ClipVisionEncoder* clip, ItemResult& r) {
+  auto sc = metrics::s_ssim(rf.gray, pf.gray, mo);
+  r.s_ssim = sc.score;
+  r.dtw_distance = sc.dtw_distance;
+  r.ref_frames = sc.n;
+  r.pred_frames = sc.m;
+  r.metrics["S_SSIM"] = sc.score;
+  auto fg = metrics::s_fg(rf, pf, fo);
+  r.metrics["FVS"] = fg.score;
+  r.details["FVS.ssim"] = fg.mean_ssim;
+  r.details["FVS.iou"] = fg.mean_iou;
+  r.details["FVS.proximity"] = fg.mean_proximity;
+  r.details["FVS.colour"] = fg.mean_colour;
+  r.details["FVS.area"] = fg.mean_area;
+  r.details["FVS.ref_empty_frames"] = static_cast<double>(fg.ref_empty);
+  r.details["FVS.pred_empty_frames"] = static_cast<double>(fg.gen_empty);
+  if (clip) {  // the paper's VS = sqrt(S_SSIM * S_CLIP)
+    auto ref_emb = clip->encode_images(rf.rgb);
+    auto pred_emb = &rf == &pf ? ref_emb : clip->encode_images(pf.rgb);
+    auto cs = metrics::s_clip(ref_emb, pred_emb);
+    r.metrics["S_CLIP"] = cs.score;
+    auto vs = metrics::combine_visual(true, sc.score, cs.score);
+    r.metrics["VS"] = vs.vs.value_or(0.0);
+  }
+}
+
+}  // namespace
+
 ScoreSummary run_score(const ScoreOptions& opts) {
   auto t0 = Clock::now();
   auto tasks = data::load_dataset(opts.dataset, opts.split);
@@ -122,7 +174,32 @@ ScoreSummary run_score(const ScoreOptions& opts) {
   metrics::SSimScoreOptions mo;
   mo.exact_dtw = opts.exact_dtw;
   mo.threads = opts.metric_threads;
-  const std::string metric_tag = std::string(kMetricVersion) + (opts.exact_dtw ? "-exact" : "-fast");
+  metrics::ForegroundOptions fo;
+  fo.threads = opts.metric_threads;
+  ScoreSummary s;
+  // The metrics this run computes (part of the resume key). One that cannot be computed here (e.g.
+  // S_CLIP without CLIP weights) is left out of s.metrics and listed in s.unavailable as
+  // "NAME: reason"; every item then records the same list.
+  std::optional<llm::ClipVisionEncoder> clip;
+  {
+    std::string dir = opts.clip_model;
+    if (dir.empty()) dir = (fs::project_root() / "models" / "clip-vit-large-patch14").string();
+    if (opts.clip_model == "none") {
+      s.unavailable = {"S_CLIP: off (--clip none)", "VS: needs S_CLIP"};
+    } else if (!stdfs::exists(dir)) {
+      if (!opts.clip_model.empty()) throw Error("CLIP model " + dir + " not found", "fetch it with scripts/fetch_models.sh clip");
+      s.unavailable = {"S_CLIP: no CLIP ViT-L/14 weights at " + dir + " (scripts/fetch_models.sh clip)",
+                       "VS: needs S_CLIP"};
+    } else {
+      llm::ClipOptions co;
+      co.device = opts.device;
+      clip.emplace(llm::ClipVisionEncoder::load(dir, co));
+    }
+  }
+  for (const auto& m : visual_metrics())
+    if (clip || (m != "S_CLIP" && m != "VS")) s.metrics.push_back(m);
+  std::string metric_tag = std::string(kMetricVersion) + (opts.exact_dtw ? "-exact" : "-fast");
+  for (const auto& m : s.metrics) metric_tag += ":" + m;
 
   // Items already scored by an earlier, interrupted run with the same inputs.
   std::unordered_map<std::string, ItemResult> done;
@@ -175,7 +252,6 @@ ScoreSummary run_score(const ScoreOptions& opts) {
     else p.pred = pool.submit(render::RenderJob{p.pred_code, "", p.task->id + "-pred"}).share();
   }
 
-  ScoreSummary s;
   Progress progress("score", items.size());
   for (auto& p : items) {
     ItemResult r;
@@ -186,6 +262,8 @@ ScoreSummary run_score(const ScoreOptions& opts) {
       r.type = p.task->type;
       r.key = p.key;
       r.has_code = p.has_code;
+      for (const auto& m : s.metrics) r.metrics[m] = 0.0;  // a failed render scores 0
+      r.unavailable = s.unavailable;
       const auto& ref = p.ref.get();
       r.ref_ok = ref.success;
       r.ref_failure = std::string(render::to_string(ref.failure));
@@ -206,14 +284,14 @@ ScoreSummary run_score(const ScoreOptions& opts) {
         if (pred.success && ref.success) {
           auto m0 = Clock::now();
           try {
-            auto rf = video::load_frames(ref.output);
+            video::SampleOptions so;
+            so.gray = true;  // S_SSIM
+            so.rgb = true;   // FVS (and CLIP)
+            auto rf = video::load_frames(ref.output, so);
             // Identical code shares one render: decode it once.
-            auto pf = pred.output == ref.output ? video::Frames{} : video::load_frames(pred.output);
-            auto sc = metrics::s_ssim(rf.gray, pred.output == ref.output ? rf.gray : pf.gray, mo);
-            r.s_ssim = sc.score;
-            r.dtw_distance = sc.dtw_distance;
-            r.ref_frames = sc.n;
-            r.pred_frames = sc.m;
+            const llm::ClipVisionEncoder* ce = clip ? &*clip : nullptr;
+            if (pred.output == ref.output) score_videos(rf, rf, mo, fo, ce, r);
+            else score_videos(rf, video::load_frames(pred.output, so), mo, fo, ce, r);
           } catch (const Error& e) {
             spdlog::warn("{}: cannot score the videos: {}", r.id, e.what());
             r.pred_error = std::string("scoring failed: ") + e.what();
@@ -229,9 +307,13 @@ ScoreSummary run_score(const ScoreOptions& opts) {
       grp->rendered += r.pred_ok;
       grp->ref_rendered += r.ref_ok;
       grp->sum_s_ssim += r.s_ssim;
+      for (const auto& [m, v] : r.metrics) grp->sums[m] += v;
     }
     if (!r.pred_ok) s.failures[r.pred_failure]++;
-    progress.tick(1, r.id + (r.pred_ok ? " ok S_SSIM=" + fmt("%.4f", r.s_ssim) : " " + r.pred_failure));
+    std::string shown;
+    for (const auto& m : s.metrics)
+      if (auto it = r.metrics.find(m); it != r.metrics.end()) shown += " " + m + "=" + fmt("%.4f", it->second);
+    progress.tick(1, r.id + (r.pred_ok ? " ok" + shown : " " + r.pred_failure));
     s.items.push_back(std::move(r));
   }
   s.wall_s = std::chrono::duration<double>(Clock::now() - t0).count();
@@ -244,7 +326,11 @@ ScoreSummary run_score(const ScoreOptions& opts) {
   json meta{{"dataset", opts.dataset}, {"split", opts.split}, {"predictions", opts.predictions},
             {"items", s.items.size()}, {"render_success_rate", s.overall.rsr()},
             {"mean_s_ssim", s.overall.mean_s_ssim()}, {"wall_s", s.wall_s}, {"metric", metric_tag},
+            {"metrics", s.metrics}, {"unavailable", s.unavailable},
             {"timeout_s", opts.timeout_s}, {"manim_version", render::manim_version(pool.renderer().options().python.empty() ? fs::manim_python() : pool.renderer().options().python)}};
+  for (const auto& m : s.metrics) meta["mean"][m] = s.overall.mean(m);
+  for (const auto& [type, g] : s.by_type)
+    for (const auto& m : s.metrics) meta["mean_by_type"][type][m] = g.mean(m);
   fs::atomic_write(out / "summary.json", meta.dump(2) + "\n");
   stdfs::remove(partial);
   return s;
@@ -253,27 +339,42 @@ ScoreSummary run_score(const ScoreOptions& opts) {
 std::string summary_markdown(const ScoreSummary& s, const ScoreOptions& opts) {
   std::ostringstream o;
   o << "# Score: " << opts.predictions << " on " << opts.dataset << " (" << opts.split << ")\n\n";
-  o << "| group | items | RSR | mean S_SSIM | references rendered |\n|---|---:|---:|---:|---:|\n";
+  o << "| group | items | RSR |";
+  for (const auto& m : s.metrics) o << " mean " << m << " |";
+  o << " references rendered |\n|---|---:|---:|";
+  for (size_t k = 0; k < s.metrics.size(); ++k) o << "---:|";
+  o << "---:|\n";
   auto row = [&](const std::string& name, const Group& g) {
-    o << "| " << name << " | " << g.items << " | " << fmt("%.1f%%", 100 * g.rsr()) << " | "
-      << fmt("%.4f", g.mean_s_ssim()) << " | " << g.ref_rendered << " |\n";
+    o << "| " << name << " | " << g.items << " | " << fmt("%.1f%%", 100 * g.rsr()) << " |";
+    for (const auto& m : s.metrics) o << " " << fmt("%.4f", g.mean(m)) << " |";
+    o << " " << g.ref_rendered << " |\n";
   };
   for (const auto& [k, g] : s.by_type) row(k, g);
   row("**all**", s.overall);
-  o << "\nRSR: share of items whose predicted code renders. S_SSIM: the paper's SSIM + FastDTW term, "
-       "0 for a failed render.\n";
+  o << "\nRSR: share of items whose predicted code renders. S_SSIM: the paper's SSIM + FastDTW term. "
+       "FVS: foreground visual score (SSIM over the drawn pixels, their overlap, distance, colours and "
+       "amount, aligned by DTW; include/mtk/metrics/foreground.hpp). Every metric is 0 for a failed render.\n";
+  for (const auto& u : s.unavailable) o << "Not computed: " << u << "\n";
   if (!s.failures.empty()) {
     o << "\n| failure class | count |\n|---|---:|\n";
     for (const auto& [k, n] : s.failures) o << "| " << k << " | " << n << " |\n";
   }
-  o << "\n| id | type | result | S_SSIM | frames ref/pred | error |\n|---|---|---|---:|---|---|\n";
+  o << "\n| id | type | result |";
+  for (const auto& m : s.metrics) o << " " << m << " |";
+  o << " frames ref/pred | error |\n|---|---|---|";
+  for (size_t k = 0; k < s.metrics.size(); ++k) o << "---:|";
+  o << "---|---|\n";
   for (const auto& r : s.items) {
     std::string err = r.pred_error;
     for (auto& c : err)
       if (c == '|' || c == '\n') c = ' ';
     if (err.size() > 80) err = err.substr(0, 77) + "...";
-    o << "| " << r.id << " | " << r.type << " | " << (r.pred_ok ? "ok" : r.pred_failure) << " | "
-      << fmt("%.4f", r.s_ssim) << " | " << r.ref_frames << "/" << r.pred_frames << " | " << err << " |\n";
+    o << "| " << r.id << " | " << r.type << " | " << (r.pred_ok ? "ok" : r.pred_failure) << " |";
+    for (const auto& m : s.metrics) {
+      auto it = r.metrics.find(m);
+      o << " " << (it == r.metrics.end() ? std::string("-") : fmt("%.4f", it->second)) << " |";
+    }
+    o << " " << r.ref_frames << "/" << r.pred_frames << " | " << err << " |\n";
   }
   o << "\nWall time " << format_duration(s.wall_s) << ".\n";
   return o.str();
@@ -281,11 +382,25 @@ std::string summary_markdown(const ScoreSummary& s, const ScoreOptions& opts) {
 
 std::string summary_csv(const ScoreSummary& s) {
   std::ostringstream o;
-  o << "id,type,has_code,ref_ok,pred_ok,pred_failure,s_ssim,dtw_distance,ref_frames,pred_frames,pred_render_s\n";
-  for (const auto& r : s.items)
+  // One column per visual metric after dtw_distance, lower-cased ("fvs"); empty when not computed.
+  o << "id,type,has_code,ref_ok,pred_ok,pred_failure,s_ssim,dtw_distance";
+  for (const auto& m : s.metrics)
+    if (m != "S_SSIM") {
+      std::string c = m;
+      for (auto& ch : c) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+      o << ',' << c;
+    }
+  o << ",ref_frames,pred_frames,pred_render_s\n";
+  for (const auto& r : s.items) {
     o << r.id << ',' << r.type << ',' << r.has_code << ',' << r.ref_ok << ',' << r.pred_ok << ',' << r.pred_failure
-      << ',' << fmt("%.6f", r.s_ssim) << ',' << fmt("%.6f", r.dtw_distance) << ',' << r.ref_frames << ','
-      << r.pred_frames << ',' << fmt("%.3f", r.pred_render_s) << '\n';
+      << ',' << fmt("%.6f", r.s_ssim) << ',' << fmt("%.6f", r.dtw_distance);
+    for (const auto& m : s.metrics)
+      if (m != "S_SSIM") {
+        auto it = r.metrics.find(m);
+        o << ',' << (it == r.metrics.end() ? std::string() : fmt("%.6f", it->second));
+      }
+    o << ',' << r.ref_frames << ',' << r.pred_frames << ',' << fmt("%.3f", r.pred_render_s) << '\n';
+  }
   return o.str();
 }
 

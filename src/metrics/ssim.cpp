@@ -373,6 +373,49 @@ double pair_mean(const FrameStats& X, const FrameStats& Y, const Constants& k, S
   return (total + static_cast<double>(ones)) / (static_cast<double>(X.wo) * X.ho);
 }
 
+// Rows [q0, q1] of the SSIM map of one pair into out (X.wo x X.ho), same cases as pair_mean: 1 where
+// both windows are all zero, the precomputed z where only one is non-zero, the full formula where
+// both are (the window sum of x*y slides along the row: exact integers, so the same value).
+MTK_SSIM_CLONES
+void pair_map(const FrameStats& X, const FrameStats& Y, const Constants& k, Scratch& sc, double* out, int q0, int q1) {
+  const int win = X.win;
+  sc.cs.assign(X.w, 0);
+  int32_t* __restrict cs_all = sc.cs.data();
+  auto product_row = [&](int y, int sign) {
+    const int lo = std::max(X.nzlo[y], Y.nzlo[y]), hi = std::min(X.nzhi[y], Y.nzhi[y]);
+    if (lo <= hi) {
+      const size_t at = static_cast<size_t>(y) * X.w + lo;
+      accumulate_product(X.pix + at, Y.pix + at, hi - lo + 1, sign, cs_all + lo);
+    }
+  };
+  for (int d = 0; d < win - 1; ++d) product_row(q0 + d, 1);
+  for (int q = q0; q <= q1; ++q) {
+    product_row(q + win - 1, 1);
+    if (q > q0) product_row(q - 1, -1);
+    double* row = out + static_cast<size_t>(q) * X.wo;
+    std::fill(row, row + X.wo, 1.0);
+    const RowSpan& rx = X.rows[q];
+    const RowSpan& ry = Y.rows[q];
+    if (!rx.empty()) std::memcpy(row + rx.olo, X.z.data() + rx.off, sizeof(double) * (rx.ohi - rx.olo + 1));
+    if (!ry.empty()) std::memcpy(row + ry.olo, Y.z.data() + ry.off, sizeof(double) * (ry.ohi - ry.olo + 1));
+    const int blo = std::max(rx.olo, ry.olo), bhi = std::min(rx.ohi, ry.ohi);
+    if (rx.empty() || ry.empty() || blo > bhi) continue;
+    const int nb = bhi - blo + 1;
+    const int32_t* sx = X.s.data() + rx.off + (blo - rx.olo);
+    const int32_t* vx = X.v.data() + rx.off + (blo - rx.olo);
+    const int32_t* sy = Y.s.data() + ry.off + (blo - ry.olo);
+    const int32_t* vy = Y.v.data() + ry.off + (blo - ry.olo);
+    const int32_t* cs = cs_all + blo;
+    int32_t sxy = 0;
+    for (int d = 0; d < win - 1; ++d) sxy += cs[d];
+    for (int o = 0; o < nb; ++o) {
+      sxy += cs[o + win - 1];
+      row[blo + o] = ssim_pixel(sx[o], vx[o], sy[o], vy[o], sxy, k);
+      sxy -= cs[o];
+    }
+  }
+}
+
 }  // namespace detail
 
 namespace {
@@ -569,6 +612,58 @@ Matrix ssim_matrix(const std::vector<video::Image>& ref, const std::vector<video
 
   for (size_t i = 0; i < out.rows; ++i)
     for (size_t j = 0; j < out.cols; ++j) out.v[i * out.cols + j] = uval[ur.of[i] * ug.reps.size() + ug.of[j]];
+  return out;
+}
+
+struct SsimFrame::Impl {
+  detail::FrameStats stats;
+  detail::Constants k;
+  SsimOptions opts;
+};
+
+SsimFrame::SsimFrame(const video::Image& im, const SsimOptions& opts) : impl_(std::make_unique<Impl>()) {
+  check_options(opts);
+  check_frame(im, opts, "prepared");
+  impl_->opts = opts;
+  impl_->k = detail::constants(opts);
+  detail::compute_stats(impl_->stats, im.pixels.data(), im.width, im.height, opts.win_size, impl_->k);
+}
+SsimFrame::~SsimFrame() = default;
+SsimFrame::SsimFrame(SsimFrame&&) noexcept = default;
+SsimFrame& SsimFrame::operator=(SsimFrame&&) noexcept = default;
+int SsimFrame::width() const { return impl_->stats.w; }
+int SsimFrame::height() const { return impl_->stats.h; }
+
+void ssim_map(const SsimFrame& a, const SsimFrame& b, SsimMap& out, int first_row, int last_row) {
+  const auto& A = *a.impl_;
+  const auto& B = *b.impl_;
+  if (A.stats.w != B.stats.w || A.stats.h != B.stats.h)
+    throw Error("ssim_map: the prepared frames differ in size (" + std::to_string(A.stats.w) + "x" +
+                    std::to_string(A.stats.h) + " vs " + std::to_string(B.stats.w) + "x" + std::to_string(B.stats.h) + ")",
+                "resize one frame to the other's size before preparing it");
+  if (A.opts.win_size != B.opts.win_size || A.opts.k1 != B.opts.k1 || A.opts.k2 != B.opts.k2 ||
+      A.opts.data_range != B.opts.data_range || A.opts.sample_covariance != B.opts.sample_covariance)
+    throw Error("ssim_map: the prepared frames use different SSIM options", "prepare both with the same SsimOptions");
+  out.width = A.stats.wo;
+  out.height = A.stats.ho;
+  out.offset = (A.opts.win_size - 1) / 2;
+  out.v.resize(static_cast<size_t>(out.width) * out.height);
+  const int q0 = std::max(0, first_row), q1 = last_row < 0 ? out.height - 1 : std::min(last_row, out.height - 1);
+  if (q0 <= q1) detail::pair_map(A.stats, B.stats, A.k, t_scratch, out.v.data(), q0, q1);
+}
+
+SsimMap ssim_map(const video::Image& a, const video::Image& b, const SsimOptions& opts) {
+  check_options(opts);
+  check_frame(a, opts, "first");
+  check_frame(b, opts, "second");
+  video::Image resized;
+  const video::Image* bp = &b;
+  if (b.width != a.width || b.height != a.height) {
+    resized = resize_area(b, a.width, a.height);
+    bp = &resized;
+  }
+  SsimMap out;
+  ssim_map(SsimFrame(a, opts), SsimFrame(*bp, opts), out);
   return out;
 }
 

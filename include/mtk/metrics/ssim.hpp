@@ -41,4 +41,42 @@ struct Matrix {
 Matrix ssim_matrix(const std::vector<video::Image>& ref, const std::vector<video::Image>& gen,
                    const SsimOptions& opts = {}, unsigned threads = 0);
 
+// The SSIM map: the per-window values whose mean ssim() returns (same exact-integer arithmetic;
+// the mean of the map equals ssim() up to summation order). The map is (w - win + 1) x
+// (h - win + 1); at(o, q) is the window whose top-left pixel is (o, q), i.e. centred on image
+// pixel (o + offset, q + offset), offset = (win_size - 1) / 2 (skimage's full map with the border
+// cropped).
+struct SsimMap {
+  int width = 0, height = 0;
+  int offset = 0;
+  std::vector<double> v;  // row-major
+  double at(int o, int q) const { return v[static_cast<size_t>(q) * width + o]; }
+};
+
+// One pair; b is resized to a's size (INTER_AREA) first, as ssim() does.
+SsimMap ssim_map(const video::Image& a, const video::Image& b, const SsimOptions& opts = {});
+
+// A frame's window statistics, computed once for maps against many other frames. Holds a pointer
+// to `im`'s pixels: `im` must outlive it. Throws mtk::Error for a frame ssim() would reject.
+class SsimFrame {
+ public:
+  explicit SsimFrame(const video::Image& im, const SsimOptions& opts = {});
+  ~SsimFrame();
+  SsimFrame(SsimFrame&&) noexcept;
+  SsimFrame& operator=(SsimFrame&&) noexcept;
+  int width() const;
+  int height() const;
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+  friend void ssim_map(const SsimFrame& a, const SsimFrame& b, SsimMap& out, int first_row, int last_row);
+};
+
+// The map of a prepared pair into `out` (its buffer is reused). Both frames must have the same
+// size and options (throws mtk::Error otherwise). Thread-safe for distinct `out`s. Only map rows
+// [first_row, last_row] are computed (last_row < 0: to the end); other rows keep whatever the
+// buffer held (it is sized for the whole map).
+void ssim_map(const SsimFrame& a, const SsimFrame& b, SsimMap& out, int first_row = 0, int last_row = -1);
+
 }  // namespace mtk::metrics
