@@ -1,5 +1,6 @@
-// manim-agent: inference with the renderer in the loop. So far: render one file in the sandbox,
-// generate text with a local model, describe a model file.
+// manim-agent: inference with the renderer in the loop (vanilla, RITL, RITL-DOC) on a local model or
+// an OpenAI-compatible server; an OpenAI-compatible server over the local runtime; rendering one
+// file in the sandbox; text generation; model description.
 #include <CLI/CLI.hpp>
 #include <chrono>
 #include <cstdio>
@@ -8,6 +9,10 @@
 
 #include <nlohmann/json.hpp>
 
+#include "mtk/agent/backend.hpp"
+#include "mtk/agent/run.hpp"
+#include "mtk/agent/server.hpp"
+#include "mtk/bench/score.hpp"
 #include "mtk/build_info.hpp"
 #include "mtk/core/app.hpp"
 #include "mtk/core/error.hpp"
@@ -78,9 +83,108 @@ int main(int argc, char** argv) {
     gen->add_flag("--json", json_out, "print one JSON object (text, tokens, log-probs, finish reason) instead of "
                                       "streaming");
 
+    // run
+    mtk::agent::RunOptions rn;
+    std::string strategy = "vanilla";
+    bool no_resume = false, no_score = false, run_no_cache = false, no_suggest = false;
+    auto* run = app.add_subcommand("run", "Run an inference strategy (vanilla, ritl, ritl-doc) on one task or a "
+                                          "dataset split: transcripts, final videos, render success and, with "
+                                          "references, visual similarity");
+    run->add_option("--model,-m", rn.model, "local model (smollm2, gemma3, .gguf, HF dir), or the model name "
+                                            "sent to --base-url")->capture_default_str();
+    run->add_option("--base-url", rn.base_url, "OpenAI-compatible server (e.g. http://127.0.0.1:8080/v1); "
+                                               "default: run --model in-process");
+    run->add_option("--api-key-env", rn.api_key_env, "environment variable holding the API key")->capture_default_str();
+    run->add_option("--request-timeout", rn.request_timeout_s, "HTTP request timeout, seconds")->capture_default_str();
+    run->add_option("--retries", rn.max_retries, "HTTP retries on 429/5xx/timeouts")->capture_default_str();
+    run->add_option("--strategy,-s", strategy, "vanilla, ritl or ritl-doc")->capture_default_str();
+    run->add_option("--rounds,-k", rn.agent.rounds, "correction rounds after the first render (ritl, ritl-doc)")
+        ->capture_default_str();
+    run->add_flag("!--no-doc-rewrite", rn.agent.doc_rewrite, "ritl-doc: skip the doc rewrite before the first render");
+    run->add_flag("--error-docs", rn.retriever.error_docs, "ritl-doc: document the symbols the render error names "
+                                                           "first (beyond the paper)");
+    run->add_flag("--no-doc-suggestions", no_suggest, "ritl-doc: do not suggest real names for unknown ones (the "
+                                                      "paper's retriever only flags them)");
+    run->add_option("--feedback", rn.agent.feedback, "paper (last N lines of the error output) or clean")
+        ->capture_default_str();
+    run->add_option("--feedback-lines", rn.agent.feedback_lines, "lines of error output fed back")->capture_default_str();
+    run->add_option("--task", rn.task, "one description to animate");
+    run->add_option("--dataset,-d", rn.dataset, "samples, manimbench or a JSONL file");
+    run->add_option("--split", rn.split, "train, test or all")->capture_default_str();
+    run->add_option("--limit", rn.limit, "first N tasks only (0 = all)")->capture_default_str();
+    run->add_option("--id", rn.ids, "only this task id (repeatable)");
+    run->add_option("--prompts", rn.prompts_dir, "prompt set directory (default configs/prompts/paper)");
+    run->add_option("--doc-index", rn.doc_index, "Manim API doc index JSON (default data/doc_index/manim-VERSION.json)");
+    run->add_option("--max-tokens,-n", rn.agent.sampling.max_tokens, "maximum new tokens per answer")->capture_default_str();
+    run->add_option("--temperature,-t", rn.agent.sampling.temperature, "0 = greedy")->capture_default_str();
+    run->add_option("--top-p", rn.agent.sampling.top_p, "nucleus sampling mass")->capture_default_str();
+    run->add_option("--top-k", rn.agent.sampling.top_k, "top-k (local model)")->capture_default_str();
+    run->add_option("--min-p", rn.agent.sampling.min_p, "min-p")->capture_default_str();
+    run->add_option("--repeat-penalty", rn.agent.sampling.repetition_penalty, "repetition penalty")->capture_default_str();
+    run->add_option("--seed", rn.agent.sampling.seed, "sampling seed")->capture_default_str();
+    run->add_option("--threads", rn.threads, "local model CPU threads (0 = all)")->capture_default_str();
+    run->add_option("--timeout", rn.render_timeout_s, "render wall-clock limit, seconds")->capture_default_str();
+    run->add_option("--parallel,-j", rn.parallel, "tasks in flight at once (renders overlap generation)")
+        ->capture_default_str();
+    run->add_option("--out,-o", rn.out_dir, "output folder")->capture_default_str();
+    run->add_flag("--no-resume", no_resume, "run every task again");
+    run->add_flag("--no-score", no_score, "skip scoring against the dataset's references");
+    run->add_flag("--no-cache", run_no_cache, "do not use the render cache");
+    run->add_flag("--quiet,-q", rn.quiet, "no per-round log lines");
+    run->add_flag("--unsafe-no-sandbox", rn.allow_unsandboxed, "run Manim without bubblewrap (untrusted code: avoid)");
+
+    // serve
+    std::string serve_model = "smollm2";
+    mtk::agent::ServeOptions so;
+    int serve_threads = 0;
+    auto* serve = app.add_subcommand("serve", "Serve a local model over an OpenAI-compatible chat-completions "
+                                              "endpoint (POST /v1/chat/completions, GET /v1/models, GET /health)");
+    serve->add_option("--model,-m", serve_model, "smollm2, gemma3, a .gguf file or a Hugging Face directory")
+        ->capture_default_str();
+    serve->add_option("--host", so.host, "address to listen on")->capture_default_str();
+    serve->add_option("--port", so.port, "port (0 = any free port, printed at start)")->capture_default_str();
+    serve->add_option("--name", so.model_name, "model name reported to clients (default: the model's file name)");
+    serve->add_option("--max-tokens", so.default_max_tokens, "max_tokens when a request has none")->capture_default_str();
+    serve->add_option("--threads", serve_threads, "CPU threads (0 = all)")->capture_default_str();
+
     CLI11_PARSE(app, argc, argv);
     mtk::init_logging(log_level);
 
+    if (*serve) {
+      mtk::llm::LanguageModel::Options lo;
+      lo.threads = serve_threads;
+      std::shared_ptr<const mtk::llm::LanguageModel> lm = mtk::llm::LanguageModel::load(serve_model, lo);
+      if (so.model_name.empty()) so.model_name = std::filesystem::path(lm->path()).stem().string();
+      std::shared_ptr<mtk::agent::ChatBackend> backend = mtk::agent::make_local_backend(lm);
+      mtk::agent::ChatServer server(backend, so);
+      const int port = server.bind();
+      std::printf("listening on http://%s:%d/v1 (model %s)\n", so.host.c_str(), port, so.model_name.c_str());
+      std::fflush(stdout);
+      server.run();
+      return 0;
+    }
+    if (*run) {
+      rn.agent.strategy = mtk::agent::strategy_from_string(strategy);
+      rn.resume = !no_resume;
+      rn.use_cache = !run_no_cache;
+      rn.retriever.suggestions = !no_suggest;
+      if (rn.out_dir.empty()) rn.out_dir = "runs/agent-" + strategy;
+      const auto sum = mtk::agent::run_agent(rn);
+      std::printf("%s", mtk::fs::read_file(std::filesystem::path(sum.out_dir) / "summary.md").c_str());
+      if (!rn.dataset.empty() && !no_score) {
+        mtk::bench::ScoreOptions sc;
+        sc.dataset = (std::filesystem::path(sum.out_dir) / "tasks.jsonl").string();  // the tasks this run ran
+        sc.split = "all";
+        sc.predictions = (std::filesystem::path(sum.out_dir) / "predictions.jsonl").string();
+        sc.out_dir = (std::filesystem::path(sum.out_dir) / "score").string();
+        sc.timeout_s = rn.render_timeout_s;
+        sc.use_cache = rn.use_cache;
+        sc.allow_unsandboxed = rn.allow_unsandboxed;
+        mtk::bench::run_score(sc);
+        std::printf("\n%s", mtk::fs::read_file(std::filesystem::path(sc.out_dir) / "summary.md").c_str());
+      }
+      return 0;
+    }
     if (*gen) {
       if (!prompt_file.empty()) prompt = mtk::fs::read_file(prompt_file);
       if (prompt.empty()) throw mtk::Error("generate needs a prompt", "pass --prompt TEXT or --prompt-file FILE");
@@ -144,6 +248,7 @@ int main(int argc, char** argv) {
       }
       return 0;
     }
+    if (!*render) return 0;
     mtk::render::Renderer r(ro, no_cache ? nullptr : std::make_shared<mtk::render::RenderCache>());
     r.check_environment();
     auto res = r.render(mtk::render::RenderJob{mtk::fs::read_file(file), scene, file});

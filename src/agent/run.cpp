@@ -1,0 +1,269 @@
+#include "mtk/agent/run.hpp"
+
+#include <spdlog/spdlog.h>
+
+#include <map>
+#include <mutex>
+#include <nlohmann/json.hpp>
+#include <sstream>
+
+#include "mtk/agent/doc_index.hpp"
+#include "mtk/build_info.hpp"
+#include "mtk/core/error.hpp"
+#include "mtk/core/fs.hpp"
+#include "mtk/core/hash.hpp"
+#include "mtk/core/jsonl.hpp"
+#include "mtk/core/progress.hpp"
+#include "mtk/core/thread_pool.hpp"
+#include "mtk/data/dataset.hpp"
+#include "mtk/llm/generate.hpp"
+#include "mtk/render/cache.hpp"
+#include "mtk/render/render.hpp"
+
+namespace mtk::agent {
+
+using json = nlohmann::json;
+namespace stdfs = std::filesystem;
+
+namespace {
+
+std::string safe_id(const std::string& id) {
+  std::string s;
+  for (char c : id) s += (std::isalnum((unsigned char)c) || c == '-' || c == '_' || c == '.') ? c : '_';
+  return s.empty() ? "task" : s;
+}
+
+json config_json(const RunOptions& o, const std::string& backend, const std::string& manim) {
+  const auto& a = o.agent;
+  return json{{"backend", backend},
+              {"model", o.base_url.empty() ? o.model : o.model},
+              {"base_url", o.base_url},
+              {"strategy", to_string(a.strategy)},
+              {"rounds", a.rounds},
+              {"doc_rewrite", a.doc_rewrite},
+              {"feedback", a.feedback},
+              {"feedback_lines", a.feedback_lines},
+              {"error_docs", o.retriever.error_docs},
+              {"doc_suggestions", o.retriever.suggestions},
+              {"max_tokens", a.sampling.max_tokens},
+              {"temperature", a.sampling.temperature},
+              {"top_p", a.sampling.top_p},
+              {"top_k", a.sampling.top_k},
+              {"min_p", a.sampling.min_p},
+              {"repetition_penalty", a.sampling.repetition_penalty},
+              {"seed", a.sampling.seed},
+              {"dataset", o.dataset},
+              {"split", o.split},
+              {"limit", o.limit},
+              {"render_timeout_s", o.render_timeout_s},
+              {"manim_version", manim},
+              {"toolkit_version", build::kVersion}};
+}
+
+}  // namespace
+
+RunSummary run_agent(const RunOptions& opt) {
+  auto t_start = std::chrono::steady_clock::now();
+  // Tasks.
+  std::vector<data::Task> tasks;
+  if (!opt.task.empty()) {
+    if (!opt.dataset.empty()) throw Error("give either --task or --dataset, not both");
+    data::Task t;
+    t.id = "task";
+    t.description = opt.task;
+    tasks.push_back(t);
+  } else {
+    if (opt.dataset.empty()) throw Error("nothing to run", "pass --task \"description\" or --dataset NAME --split S");
+    tasks = data::load_dataset(opt.dataset, opt.split);
+    if (!opt.ids.empty()) {
+      std::vector<data::Task> keep;
+      for (const auto& id : opt.ids) {
+        auto it = std::find_if(tasks.begin(), tasks.end(), [&](const data::Task& t) { return t.id == id; });
+        if (it == tasks.end()) throw Error("task id '" + id + "' is not in " + opt.dataset + " (split " + opt.split + ")");
+        keep.push_back(*it);
+      }
+      tasks = keep;
+    }
+    if (opt.limit && tasks.size() > opt.limit) tasks.resize(opt.limit);
+    if (tasks.empty()) throw Error("dataset " + opt.dataset + " has no tasks in split '" + opt.split + "'");
+  }
+
+  // Renderer, prompts, retriever, backend.
+  render::RenderOptions ro;
+  ro.timeout_s = opt.render_timeout_s;
+  ro.allow_unsandboxed = opt.allow_unsandboxed;
+  render::Renderer renderer(ro, opt.use_cache ? std::make_shared<render::RenderCache>() : nullptr);
+  renderer.check_environment();
+  PromptSet prompts = load_prompt_set(opt.prompts_dir);
+  std::shared_ptr<const Retriever> retriever;
+  if (opt.agent.strategy == Strategy::ritl_doc) {
+    auto idx = DocIndex::load(opt.doc_index.empty() ? DocIndex::default_path() : stdfs::path(opt.doc_index));
+    retriever = std::make_shared<Retriever>(idx, opt.retriever);
+  }
+  std::unique_ptr<ChatBackend> backend;
+  if (!opt.base_url.empty()) {
+    HttpBackendOptions h;
+    h.base_url = opt.base_url;
+    h.model = opt.model;
+    h.api_key_env = opt.api_key_env;
+    h.timeout_s = opt.request_timeout_s;
+    h.max_retries = opt.max_retries;
+    h.max_concurrency = int(std::max(1u, opt.parallel));
+    backend = make_http_backend(h);
+  } else {
+    llm::LanguageModel::Options lo;
+    lo.threads = opt.threads;
+    std::shared_ptr<const llm::LanguageModel> lm = llm::LanguageModel::load(opt.model, lo);
+    backend = make_local_backend(lm);
+  }
+  Agent agent(*backend, renderer, prompts, opt.agent, retriever);
+
+  // Output folder and resume.
+  stdfs::path out(opt.out_dir);
+  stdfs::create_directories(out / "transcripts");
+  stdfs::create_directories(out / "videos");
+  const std::string manim = render::manim_version(ro.python.empty() ? fs::manim_python() : ro.python);
+  json cfg = config_json(opt, backend->describe(), manim);
+  cfg["prompts"] = prompts.dir.string();
+  fs::atomic_write(out / "config.json", cfg.dump(2) + "\n");
+  Sha256 base_key;
+  base_key.field(cfg.dump());
+  for (const auto* st : {&prompts.generate, &prompts.fix, &prompts.doc_rewrite, &prompts.doc_fix})
+    base_key.field(st->system).field(st->user);
+  if (retriever) base_key.field(retriever->index().manim_version());
+  const std::string config_key = base_key.hex();
+  auto task_key = [&](const data::Task& t) { return sha256_hex(config_key + "\n" + t.id + "\n" + t.description); };
+
+  std::map<std::string, TaskRun> done;
+  const stdfs::path results = out / "results.jsonl";
+  if (opt.resume && stdfs::exists(results)) {
+    read_jsonl(results.string(), "agent results file", [&](const json& j, size_t) {
+      TaskRun r;
+      r.id = json_string_field(j, "id");
+      std::string key = j.value("key", "");
+      for (const auto& t : tasks)
+        if (t.id == r.id && key == task_key(t)) {
+          r.strategy = j.value("strategy", "");
+          r.success = j.value("success", false);
+          r.failure = j.value("failure", "");
+          r.error_line = j.value("error_line", "");
+          r.final_code = j.value("code", "");
+          r.video = j.value("video", "");
+          r.llm_calls = j.value("llm_calls", 0);
+          r.renders = j.value("renders", 0);
+          r.prompt_tokens = j.value("prompt_tokens", 0);
+          r.completion_tokens = j.value("completion_tokens", 0);
+          r.generation_s = j.value("generation_s", 0.0);
+          r.render_s = j.value("render_s", 0.0);
+          r.retrieval_s = j.value("retrieval_s", 0.0);
+          r.wall_s = j.value("wall_s", 0.0);
+          done[r.id] = r;
+        }
+    });
+  } else if (stdfs::exists(results)) {
+    stdfs::remove(results);
+  }
+
+  RunSummary sum;
+  sum.out_dir = out.string();
+  sum.tasks = tasks.size();
+  std::vector<TaskRun> runs(tasks.size());
+  std::vector<size_t> todo;
+  for (size_t i = 0; i < tasks.size(); ++i) {
+    auto it = done.find(tasks[i].id);
+    if (it != done.end()) {
+      runs[i] = it->second;
+      ++sum.resumed;
+    } else {
+      todo.push_back(i);
+    }
+  }
+  if (sum.resumed) spdlog::info("run: {} of {} tasks already done in {} (resumed)", sum.resumed, tasks.size(), out.string());
+  spdlog::info("run: {} task(s), strategy {}, backend {}", todo.size(), to_string(opt.agent.strategy), backend->describe());
+
+  Progress progress("tasks", todo.size(), 0.0);
+  std::mutex out_mu;
+  auto run_one = [&](size_t i) {
+    const auto& t = tasks[i];
+    const stdfs::path transcript = out / "transcripts" / (safe_id(t.id) + ".jsonl");
+    std::string lines;
+    TaskRun r = agent.run(t.id, t.description, [&](const Round& rd) {
+      lines += json(rd).dump() + "\n";
+      if (!opt.quiet)
+        spdlog::info("[{}] round {} {}: {}{}", t.id, rd.index, rd.stage,
+                     !rd.rendered ? "no render" : rd.success ? "renders" : rd.failure,
+                     rd.error_line.empty() || rd.success ? "" : " (" + rd.error_line.substr(0, 100) + ")");
+    });
+    fs::atomic_write(transcript, lines);
+    if (r.success && !r.video.empty() && stdfs::exists(r.video)) {
+      stdfs::path dest = out / "videos" / (safe_id(t.id) + stdfs::path(r.video).extension().string());
+      stdfs::copy_file(r.video, dest, stdfs::copy_options::overwrite_existing);
+      r.video = dest.string();
+    }
+    json j = r;
+    j["key"] = task_key(t);
+    j["transcript"] = transcript.string();
+    {
+      std::lock_guard<std::mutex> lk(out_mu);
+      fs::append_line(results, j.dump());
+      runs[i] = r;
+    }
+    progress.tick(1, t.id + (r.success ? " ok" : " " + r.failure));
+  };
+  if (opt.parallel <= 1 || todo.size() <= 1) {
+    for (size_t i : todo) run_one(i);
+  } else {
+    ThreadPool pool(std::min<unsigned>(opt.parallel, unsigned(todo.size())));
+    std::vector<std::future<void>> futs;
+    for (size_t i : todo) futs.push_back(pool.submit([&, i] { run_one(i); }));
+    for (auto& f : futs) f.get();
+  }
+
+  // The tasks (with their references, for manim-bench score), predictions, and the summary.
+  std::string task_lines;
+  for (const auto& t : tasks)
+    task_lines += json{{"id", t.id}, {"description", t.description}, {"code", t.code}, {"type", t.type},
+                       {"split", t.split}}.dump() + "\n";
+  fs::atomic_write(out / "tasks.jsonl", task_lines);
+  std::string preds;
+  for (size_t i = 0; i < tasks.size(); ++i) {
+    const auto& r = runs[i];
+    preds += json{{"id", tasks[i].id}, {"code", r.final_code}}.dump() + "\n";
+    sum.rendered += r.success ? 1 : 0;
+    sum.generation_s += r.generation_s;
+    sum.render_s += r.render_s;
+    sum.llm_calls += r.llm_calls;
+    sum.renders += r.renders;
+  }
+  fs::atomic_write(out / "predictions.jsonl", preds);
+  sum.runs = runs;
+  sum.wall_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t_start).count();
+
+  std::ostringstream md;
+  char buf[512];
+  md << "# manim-agent run: " << to_string(opt.agent.strategy) << "\n\n";
+  md << "backend: " << backend->describe() << "  \n";
+  md << "tasks: " << sum.tasks << (opt.dataset.empty() ? "" : " (" + opt.dataset + ", split " + opt.split + ")") << "\n\n";
+  std::snprintf(buf, sizeof buf,
+                "| tasks | rendered | RSR | LLM calls / task | renders / task | generation s / task | render s / task |\n"
+                "|---:|---:|---:|---:|---:|---:|---:|\n| %zu | %zu | %.1f%% | %.2f | %.2f | %.2f | %.2f |\n\n",
+                sum.tasks, sum.rendered, 100.0 * sum.rsr(), double(sum.llm_calls) / std::max<size_t>(1, sum.tasks),
+                double(sum.renders) / std::max<size_t>(1, sum.tasks), sum.generation_s / std::max<size_t>(1, sum.tasks),
+                sum.render_s / std::max<size_t>(1, sum.tasks));
+  md << buf;
+  md << "| id | result | rounds | LLM calls | generation s | render s | error |\n|---|---|---:|---:|---:|---:|---|\n";
+  for (size_t i = 0; i < tasks.size(); ++i) {
+    const auto& r = runs[i];
+    std::string err = r.error_line.substr(0, 80);
+    for (auto& c : err)
+      if (c == '|' || c == '\n') c = ' ';
+    std::snprintf(buf, sizeof buf, "| %s | %s | %d | %d | %.2f | %.2f | %s |\n", tasks[i].id.c_str(),
+                  r.success ? "ok" : r.failure.c_str(), r.renders, r.llm_calls, r.generation_s, r.render_s,
+                  r.success ? "" : err.c_str());
+    md << buf;
+  }
+  fs::atomic_write(out / "summary.md", md.str());
+  return sum;
+}
+
+}  // namespace mtk::agent
