@@ -1,16 +1,39 @@
-// manim-train: SFT then GRPO of LoRA adapters. The training commands arrive with the training
-// issues; until then this program only reports its version.
+// manim-train: fine-tune small models to write Manim code. `sft`: supervised fine-tuning of LoRA
+// adapters on a frozen (quantised) base (mtk/train/sft.hpp).
 #include <CLI/CLI.hpp>
+
+#include <cstdio>
 
 #include "mtk/build_info.hpp"
 #include "mtk/core/app.hpp"
+#include "mtk/core/config.hpp"
+#include "mtk/core/progress.hpp"
+#include "mtk/train/sft.hpp"
 
 int main(int argc, char** argv) {
   return mtk::run_app("manim-train", [&] {
-    CLI::App app{"manim-train: fine-tune small models to write Manim code (no training command is available yet)"};
+    CLI::App app{"manim-train: fine-tune small models to write Manim code"};
     app.set_version_flag("--version", std::string("manim-train ") + mtk::build::kVersion);
+    app.require_subcommand(1);
+    std::string config_path;
+    std::vector<std::string> sets;
+    bool resume = false;
+    auto* sft = app.add_subcommand("sft", "Supervised fine-tuning of LoRA adapters (the paper's first stage)");
+    sft->add_option("--config", config_path, "JSON config (configs/sft/smollm2-135m.json, configs/paper/sft.json)")
+        ->required();
+    sft->add_option("--set", sets, "override a config key: --set lr=1e-4 --set lora.r=16 (repeatable)");
+    sft->add_flag("--resume", resume, "continue from the newest checkpoint in output_dir");
     CLI11_PARSE(app, argc, argv);
-    std::printf("%s", app.help().c_str());
+
+    if (sft->parsed()) {
+      auto j = mtk::config::load_file(config_path);
+      mtk::config::apply_overrides(j, sets);
+      const mtk::train::SftConfig cfg = mtk::train::sft_config_from_json(j);
+      const mtk::train::SftResult r = mtk::train::run_sft(cfg, resume);
+      std::printf("sft: %d/%d steps in %s (%.0f tokens/s); best validation loss %.4f at step %d; adapter in %s/adapter\n",
+                  r.steps, r.total_steps, mtk::format_duration(r.train_wall_s).c_str(), r.tokens_per_s,
+                  r.best_val_loss, r.best_step, cfg.output_dir.c_str());
+    }
     return 0;
   });
 }

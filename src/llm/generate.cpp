@@ -12,6 +12,7 @@
 
 #include "mtk/core/error.hpp"
 #include "mtk/llm/gguf.hpp"
+#include "mtk/llm/lora.hpp"
 #include "mtk/llm/model.hpp"
 #include "mtk/llm/model_info.hpp"
 #include "mtk/llm/tokenizer.hpp"
@@ -327,6 +328,11 @@ std::unique_ptr<LanguageModel> LanguageModel::load(const std::string& name_or_pa
 }
 
 const Model& LanguageModel::model() const { return *impl_->model; }
+Model& LanguageModel::mutable_model() { return *impl_->model; }
+
+void LanguageModel::load_adapter(const std::string& dir) {
+  impl_->model->set_adapter(dir.empty() ? nullptr : LoraSet::load_peft(dir, *impl_->model));
+}
 const Tokenizer& LanguageModel::tokenizer() const { return *impl_->tok; }
 const ChatTemplateSpec& LanguageModel::chat_template() const { return impl_->chat; }
 const std::string& LanguageModel::path() const { return impl_->path; }

@@ -14,6 +14,8 @@
 
 #include "mtk/core/error.hpp"
 #include "mtk/llm/gguf.hpp"
+#include "mtk/llm/llamacpp_numerics.hpp"
+#include "mtk/llm/lora_torch.hpp"
 #include "mtk/llm/qmatmul.hpp"
 #include "mtk/llm/quant.hpp"
 
@@ -22,7 +24,7 @@ namespace mtk::llm {
 namespace {
 
 at::Tensor rms_norm(const at::Tensor& x, const at::Tensor& w, double eps) {
-  const at::Tensor xf = x.to(at::kFloat);
+  const at::Tensor xf = x.scalar_type() == at::kDouble ? x : x.to(at::kFloat);  // float64: gradient checks
   const at::Tensor r = at::rsqrt(xf.pow(2).mean(-1, /*keepdim=*/true) + eps);
   return (xf * r).to(x.scalar_type()) * w;
 }
@@ -129,6 +131,8 @@ at::Tensor Weight::dequantized() const {
 }
 
 at::Tensor Weight::linear(const at::Tensor& x, const at::Tensor& bias) const {
+  // Training: the base is frozen, the gradient goes to x only (lora.cpp).
+  if (x.requires_grad() && at::GradMode::is_enabled()) return frozen_linear(*this, x, bias);
   const int64_t rows = x.numel() / in;
   const bool cpu_f32 = x.device().is_cpu() && x.scalar_type() == at::kFloat;
   if (dense.defined() && (!cpu_f32 || rows <= kQmatmulMaxRows || x.requires_grad() || dense.requires_grad()))
@@ -229,10 +233,15 @@ at::Tensor Model::layer(int64_t i, const at::Tensor& x, const at::Tensor& cos, c
   const bool local = c.layer_is_local[static_cast<size_t>(i)];
   const int64_t B = x.size(0), n = x.size(1), nh = c.n_heads, nkv = c.n_kv_heads, hd = c.head_dim, G = nh / nkv;
 
+  // A linear layer plus its LoRA term when an adapter is attached.
+  const auto lin = [&](const Weight& w, const at::Tensor& in, const at::Tensor& bias, LoraSlot slot) {
+    at::Tensor y = llamacpp_numerics_ ? lcn::linear(w, in, bias) : w.linear(in, bias);
+    return lora_ ? lora_apply(*lora_, i, slot, in, y) : y;
+  };
   at::Tensor h = rms_norm(x, L.attn_norm, c.rms_eps);
-  at::Tensor q = L.q.linear(h, L.q_bias).view({B, n, nh, hd});
-  at::Tensor k = L.k.linear(h, L.k_bias).view({B, n, nkv, hd});
-  at::Tensor v = L.v.linear(h, L.v_bias).view({B, n, nkv, hd});
+  at::Tensor q = lin(L.q, h, L.q_bias, LoraSlot::q).view({B, n, nh, hd});
+  at::Tensor k = lin(L.k, h, L.k_bias, LoraSlot::k).view({B, n, nkv, hd});
+  at::Tensor v = lin(L.v, h, L.v_bias, LoraSlot::v).view({B, n, nkv, hd});
   if (c.qk_norm) {
     q = rms_norm(q, L.q_norm, c.rms_eps);
     k = rms_norm(k, L.k_norm, c.rms_eps);
@@ -241,6 +250,10 @@ at::Tensor Model::layer(int64_t i, const at::Tensor& x, const at::Tensor& cos, c
   k = rope(k, local ? cos_local : cos, local ? sin_local : sin, c.rope_dim, c.rope_neox);
   k = k.transpose(1, 2);  // [B, nkv, n, hd]
   v = v.transpose(1, 2);
+  if (llamacpp_numerics_) {  // llama.cpp's f16 KV cache
+    k = lcn::round_f16(k);
+    v = lcn::round_f16(v);
+  }
   at::Tensor K = k, V = v;
   if (cache) {
     cache->k[static_cast<size_t>(i)].narrow(2, start, n).copy_(k);
@@ -248,29 +261,52 @@ at::Tensor Model::layer(int64_t i, const at::Tensor& x, const at::Tensor& cos, c
     K = cache->k[static_cast<size_t>(i)].narrow(2, 0, start + n);
     V = cache->v[static_cast<size_t>(i)].narrow(2, 0, start + n);
   }
-  const int64_t T = K.size(2);
-  // Queries grouped by their key/value head: [B, nkv, G*n, hd], rows ordered (g, position).
-  const at::Tensor qg = q.view({B, n, nkv, G, hd}).permute({0, 2, 3, 1, 4}).reshape({B, nkv, G * n, hd});
-  at::Tensor s = at::matmul(qg, K.transpose(-1, -2)).mul_(c.scale());
-  if (c.attn_logit_softcap > 0) s = at::tanh(s / c.attn_logit_softcap) * c.attn_logit_softcap;
-  s = (s.view({B, nkv, G, n, T}) + (local ? mask_local : mask)).softmax(-1);
-  at::Tensor a = at::matmul(s.view({B, nkv, G * n, T}), V)
-                     .view({B, nkv, G, n, hd})
-                     .permute({0, 3, 1, 2, 4})
-                     .reshape({B, n, nh * hd});
-  at::Tensor o = L.o.linear(a, L.o_bias);
+  at::Tensor a;
+  if (llamacpp_numerics_) {
+    const std::vector<int64_t> pads = cache ? cache->pad : std::vector<int64_t>(static_cast<size_t>(B), 0);
+    a = lcn::attention(q, K, V, pads, start, local ? c.sliding_window : 0, static_cast<float>(c.scale()),
+                       static_cast<float>(c.attn_logit_softcap));
+  } else {
+    const int64_t T = K.size(2);
+    // Queries grouped by their key/value head: [B, nkv, G*n, hd], rows ordered (g, position).
+    const at::Tensor qg = q.view({B, n, nkv, G, hd}).permute({0, 2, 3, 1, 4}).reshape({B, nkv, G * n, hd});
+    at::Tensor s = at::matmul(qg, K.transpose(-1, -2)).mul_(c.scale());
+    if (c.attn_logit_softcap > 0) s = at::tanh(s / c.attn_logit_softcap) * c.attn_logit_softcap;
+    s = (s.view({B, nkv, G, n, T}) + (local ? mask_local : mask)).softmax(-1);
+    a = at::matmul(s.view({B, nkv, G * n, T}), V).view({B, nkv, G, n, hd}).permute({0, 3, 1, 2, 4}).reshape({B, n, nh * hd});
+  }
+  at::Tensor o = lin(L.o, a, L.o_bias, LoraSlot::o);
   if (c.post_norms) o = rms_norm(o, L.post_attn_norm, c.rms_eps);
   at::Tensor xr = x + o;
 
   h = rms_norm(xr, L.ffn_norm, c.rms_eps);
-  at::Tensor g = L.gate.linear(h);
-  g = c.act == Activation::SiLU ? at::silu(g) : at::gelu(g, "tanh");
-  at::Tensor f = L.down.linear(g.mul_(L.up.linear(h)));
+  at::Tensor g = lin(L.gate, h, {}, LoraSlot::gate);
+  g = c.act == Activation::SiLU ? at::silu(g) : llamacpp_numerics_ ? lcn::gelu_f16_table(g) : at::gelu(g, "tanh");
+  at::Tensor f = lin(L.down, g.mul_(lin(L.up, h, {}, LoraSlot::up)), {}, LoraSlot::down);
   if (c.post_norms) f = rms_norm(f, L.post_ffw_norm, c.rms_eps);
   return xr + f;
 }
 
 at::Tensor Model::forward(const at::Tensor& tokens_in, KvCache* cache, bool last_only) const {
+  at::Tensor x = trunk(tokens_in, cache);
+  if (last_only) x = x.narrow(1, x.size(1) - 1, 1);
+  return output_logits(rms_norm(x, w_.output_norm, cfg_.rms_eps));
+}
+
+at::Tensor Model::forward_hidden(const at::Tensor& tokens) const {
+  return rms_norm(trunk(tokens, nullptr), w_.output_norm, cfg_.rms_eps);
+}
+
+at::Tensor Model::output_logits(const at::Tensor& x) const {
+  const ModelConfig& c = cfg_;
+  at::Tensor logits = llamacpp_numerics_ ? lcn::linear(w_.output, x) : w_.output.linear(x);
+  logits = logits.scalar_type() == at::kDouble ? logits : logits.to(at::kFloat);
+  if (c.final_logit_softcap > 0) logits = at::tanh(logits / c.final_logit_softcap) * c.final_logit_softcap;
+  return logits;
+}
+
+// Embedding and decoder layers (before the final norm); appends to the cache when given.
+at::Tensor Model::trunk(const at::Tensor& tokens_in, KvCache* cache) const {
   const ModelConfig& c = cfg_;
   if (tokens_in.dim() != 2) throw Error("Model::forward: tokens must be [batch, n]", "internal error");
   const at::Tensor tokens = tokens_in.to(device(), at::kLong);
@@ -302,11 +338,7 @@ at::Tensor Model::forward(const at::Tensor& tokens_in, KvCache* cache, bool last
   if (c.embed_scale) x = x * std::sqrt(static_cast<double>(c.hidden));
   for (int64_t i = 0; i < c.n_layers; ++i) x = layer(i, x, cos, sin, cos_l, sin_l, mask, mask_l, cache, start);
   if (cache) cache->length = start + n;
-  if (last_only) x = x.narrow(1, n - 1, 1);
-  x = rms_norm(x, w_.output_norm, c.rms_eps);
-  at::Tensor logits = w_.output.linear(x).to(at::kFloat);
-  if (c.final_logit_softcap > 0) logits = at::tanh(logits / c.final_logit_softcap) * c.final_logit_softcap;
-  return logits;
+  return x;
 }
 
 // ---- loading ------------------------------------------------------------------------------------
@@ -316,6 +348,7 @@ std::unique_ptr<Model> Model::from_tensors(ModelConfig cfg, const TensorSource& 
   single_threaded_blas();
   std::unique_ptr<Model> m(new Model());
   m->cfg_ = std::move(cfg);
+  m->llamacpp_numerics_ = opt.llamacpp_numerics;
   const ModelConfig& c = m->cfg_;
   at::ScalarType dt = at::kFloat;
   if (opt.dtype == "bf16") dt = at::kBFloat16;

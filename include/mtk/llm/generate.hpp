@@ -98,6 +98,7 @@ class LanguageModel {
   ~LanguageModel();
 
   const Model& model() const;
+  Model& mutable_model();  // for attaching adapters (training)
   const Tokenizer& tokenizer() const;
   const ChatTemplateSpec& chat_template() const;
   const std::string& path() const;
@@ -108,6 +109,11 @@ class LanguageModel {
 
   std::vector<Generation> generate(const std::vector<std::string>& prompts, const GenerateOptions& opt,
                                    const StreamCallback& on_text = {}) const;
+
+  // Attaches a peft LoRA adapter directory (adapter_config.json + adapter_model.safetensors, as
+  // manim-train or peft write it; lora.hpp) on top of the base; "" detaches. Throws mtk::Error
+  // when the adapter does not fit the model.
+  void load_adapter(const std::string& dir);
 
  private:
   LanguageModel();

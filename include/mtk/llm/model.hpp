@@ -24,6 +24,7 @@ namespace mtk::llm {
 
 class GgufFile;
 class Tokenizer;
+class LoraSet;
 
 // A weight matrix [out, in]: dense in the compute dtype, and/or kept in its GGUF block format
 // (CPU, float32 compute, types qmatmul.hpp supports). A quantised-only matrix is multiplied by
@@ -75,6 +76,10 @@ struct LoadOptions {
   // GGUF on CPU in f32: keep Q4_0/Q4_1/Q8_0 matrices in their blocks (a quarter to a third of the
   // memory, faster decode); false dequantises everything at load.
   bool keep_quantized = true;
+  // CPU float32 only: reproduce llama.cpp's CPU arithmetic (8-bit activations in quantised
+  // products, f16 KV cache, ggml's flash attention and GELU table; llamacpp_numerics.hpp) instead
+  // of computing exactly in float32. For parity with llama.cpp; inference only.
+  bool llamacpp_numerics = false;
 };
 
 // Returns the weight stored under a GGUF-style name ("blk.0.attn_q.weight"), a matrix shaped as
@@ -110,14 +115,33 @@ class Model {
   // with no padding, as in training.
   at::Tensor forward(const at::Tensor& tokens, KvCache* cache, bool last_only = false) const;
 
+  // Training pieces of forward(tokens, nullptr): the final-normed hidden states [batch, n, hidden]
+  // and the logits of chosen rows of them (float32; float64 when the model is float64). Under
+  // autograd, gradients flow to the input of every linear layer and to an attached adapter, never
+  // to the base weights.
+  at::Tensor forward_hidden(const at::Tensor& tokens) const;
+  at::Tensor output_logits(const at::Tensor& hidden) const;
+
+  // LoRA adapters (lora.hpp) added to the linear layers they cover; null detaches.
+  void set_adapter(std::shared_ptr<const LoraSet> adapter) { lora_ = std::move(adapter); }
+  const LoraSet* adapter() const { return lora_.get(); }
+
+  // LoadOptions::llamacpp_numerics, switchable after loading.
+  bool llamacpp_numerics() const { return llamacpp_numerics_; }
+  void set_llamacpp_numerics(bool on) { llamacpp_numerics_ = on; }
+
  private:
   Model() = default;
   at::Tensor layer(int64_t i, const at::Tensor& x, const at::Tensor& cos, const at::Tensor& sin,
                    const at::Tensor& cos_local, const at::Tensor& sin_local, const at::Tensor& mask,
                    const at::Tensor& mask_local, KvCache* cache, int64_t start) const;
 
+  at::Tensor trunk(const at::Tensor& tokens, KvCache* cache) const;
+
   ModelConfig cfg_;
   ModelWeights w_;
+  std::shared_ptr<const LoraSet> lora_;
+  bool llamacpp_numerics_ = false;
 };
 
 // Loads a Hugging Face model directory (config.json + safetensors), mapping its tensor names with

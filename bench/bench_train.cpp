@@ -1,0 +1,106 @@
+// SFT training speed on CPU: LoRA (r=8, all seven projections) on a frozen GGUF base, one
+// ManimBench train example per forward pass as manim-train sft runs them. Prints, for the same
+// examples: forward-only tokens/s (no autograd: the inference prefill), training tokens/s
+// (forward + backward of the completion-only loss + the AdamW-sized update excluded), their
+// ratio, and peak RSS. transformers + peft has no CPU peer here (torch is not in the project
+// venv); tests/train/make_peft_fixture.py is where their numbers come from for parity.
+//   bench_train [--model smollm2] [--examples 4] [--max-length 2048] [--threads N]
+#include <ATen/ATen.h>
+#include <ATen/Parallel.h>
+#include <sys/resource.h>
+
+#include <CLI/CLI.hpp>
+#include <chrono>
+#include <cstdio>
+#include <ctime>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "mtk/core/fs.hpp"
+#include "mtk/core/log.hpp"
+#include "mtk/data/dataset.hpp"
+#include "mtk/llm/generate.hpp"
+#include "mtk/llm/lora.hpp"
+#include "mtk/llm/lora_torch.hpp"
+#include "mtk/llm/model.hpp"
+#include "mtk/train/sft.hpp"
+
+using namespace mtk;
+using Clock = std::chrono::steady_clock;
+
+namespace {
+double since(Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); }
+double peak_rss_mib() {
+  rusage u{};
+  getrusage(RUSAGE_SELF, &u);
+  return static_cast<double>(u.ru_maxrss) / 1024.0;
+}
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{"bench_train: SFT (LoRA) training tokens/s on CPU"};
+  std::string model = "smollm2";
+  int examples = 4, max_length = 2048, threads = static_cast<int>(std::thread::hardware_concurrency());
+  app.add_option("--model", model, "model name or path")->capture_default_str();
+  app.add_option("--examples", examples, "ManimBench train examples timed")->capture_default_str();
+  app.add_option("--max-length", max_length, "max tokens per example")->capture_default_str();
+  app.add_option("--threads", threads, "intra-op threads")->capture_default_str();
+  CLI11_PARSE(app, argc, argv);
+  init_logging("warn");
+  llm::LanguageModel::Options o;
+  o.threads = threads;
+  auto lm = llm::LanguageModel::load(model, o);
+  llm::Model& m = lm->mutable_model();
+  const auto tasks = data::load_dataset("manimbench", "train");
+  const std::string sys = fs::read_file(fs::project_root() / "configs/prompts/paper/generate.system.txt");
+  const std::string user = "Generate code for the following text script:\n<TEXT_SCRIPT>\n{description}\n</TEXT_SCRIPT>";
+  std::vector<train::SftExample> exs;
+  for (size_t i = 0; i < tasks.size() && static_cast<int>(exs.size()) < examples; ++i) {
+    auto ex = train::make_sft_example(lm->tokenizer(), lm->chat_template(), sys, user, tasks[i], max_length);
+    if (!ex.tokens.empty()) exs.push_back(std::move(ex));
+  }
+  auto set = llm::LoraSet::create(m, llm::LoraConfig{}, 1);
+  m.set_adapter(set);
+  auto params = llm::lora_parameters(*set);
+  int64_t tokens = 0, comp = 0;
+  for (const auto& e : exs) {
+    tokens += static_cast<int64_t>(e.tokens.size());
+    comp += static_cast<int64_t>(e.tokens.size()) - e.prompt_len;
+  }
+  auto nll = [&](const train::SftExample& ex) {
+    const int64_t n = static_cast<int64_t>(ex.tokens.size());
+    const at::Tensor ids = at::tensor(std::vector<int64_t>(ex.tokens.begin(), ex.tokens.end()), at::kLong);
+    const at::Tensor h = m.forward_hidden(ids.narrow(0, 0, n - 1).view({1, n - 1}));
+    const at::Tensor logits = m.output_logits(h.select(0, 0).narrow(0, ex.prompt_len - 1, n - ex.prompt_len));
+    return at::cross_entropy_loss(logits, ids.narrow(0, ex.prompt_len, n - ex.prompt_len), {}, at::Reduction::Sum);
+  };
+  // Warm-up on the first example.
+  {
+    at::NoGradGuard ng;
+    nll(exs[0]);
+  }
+  auto t0 = Clock::now();
+  std::clock_t c0 = std::clock();
+  {
+    at::NoGradGuard ng;
+    for (const auto& e : exs) nll(e);
+  }
+  const double fwd = since(t0), fwd_cpu = static_cast<double>(std::clock() - c0) / CLOCKS_PER_SEC;
+  t0 = Clock::now();
+  c0 = std::clock();
+  for (const auto& e : exs) (nll(e) / static_cast<double>(comp)).backward();
+  const double train_s = since(t0), train_cpu = static_cast<double>(std::clock() - c0) / CLOCKS_PER_SEC;
+  std::printf("bench_train: %s, %zu ManimBench examples, %lld tokens (%lld completion), %d threads, LoRA %lld params\n",
+              model.c_str(), exs.size(), static_cast<long long>(tokens), static_cast<long long>(comp),
+              at::get_num_threads(), static_cast<long long>(set->parameter_count()));
+  std::printf("forward only (no grad):   %7.1f tokens/s  (%.2f s)\n", static_cast<double>(tokens) / fwd, fwd);
+  std::printf("train (forward+backward): %7.1f tokens/s  (%.2f s, %.2f s per example)\n",
+              static_cast<double>(tokens) / train_s, train_s, train_s / static_cast<double>(exs.size()));
+  std::printf("ratio train / forward:    %7.2f\n", fwd / train_s);
+  // CPU seconds (all threads) are less sensitive to other processes sharing the machine.
+  std::printf("CPU time: forward %.2f s (%.1f tokens per CPU-second), train %.2f s (%.1f tokens per CPU-second)\n",
+              fwd_cpu, static_cast<double>(tokens) / fwd_cpu, train_cpu, static_cast<double>(tokens) / train_cpu);
+  std::printf("peak RSS: %.0f MiB\n", peak_rss_mib());
+  return 0;
+}
