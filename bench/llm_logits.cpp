@@ -1,24 +1,29 @@
 // Prints the last-position logits our model computes for a list of token ids, as JSON, so that they
 // can be compared with other engines by hand (tests/llm/hf_gguf_logits.py compares them with
 // Hugging Face transformers loading the same GGUF file in float32).
-//   llm_logits MODEL '[id, id, ...]'  > ours.json
+//   llm_logits MODEL '[id, id, ...]' [--llamacpp-numerics]  > ours.json
+// (--llamacpp-numerics: llama.cpp's CPU arithmetic, compare with tests/llm/llamacpp_eval.py logits)
 #include <ATen/ATen.h>
 #include <c10/core/InferenceMode.h>
 
 #include <cstdio>
 #include <nlohmann/json.hpp>
+#include <string>
 
 #include "mtk/llm/model.hpp"
 #include "mtk/llm/model_info.hpp"
 
 int main(int argc, char** argv) {
-  if (argc != 3) {
-    std::fprintf(stderr, "usage: llm_logits MODEL '[token ids]'\n");
+  const bool lcn = argc == 4 && std::string(argv[3]) == "--llamacpp-numerics";
+  if (argc != 3 && !lcn) {
+    std::fprintf(stderr, "usage: llm_logits MODEL '[token ids]' [--llamacpp-numerics]\n");
     return 2;
   }
   try {
     c10::InferenceMode guard;
-    const auto m = mtk::llm::Model::load(mtk::llm::resolve_model(argv[1]));
+    mtk::llm::LoadOptions lo;
+    lo.llamacpp_numerics = lcn;
+    const auto m = mtk::llm::Model::load(mtk::llm::resolve_model(argv[1]), lo);
     const auto ids = nlohmann::json::parse(argv[2]).get<std::vector<int64_t>>();
     const at::Tensor logits = m->forward(at::tensor(ids, at::kLong).view({1, -1}), nullptr, true).view({-1});
     const float* p = logits.data_ptr<float>();

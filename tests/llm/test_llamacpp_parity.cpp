@@ -47,6 +47,38 @@ std::vector<std::string> prompt_texts(const LanguageModel& lm, bool chat) {
   return out;
 }
 
+// Greedy 48-token continuations against llama.cpp's (`peer`). A divergence must be at a llama.cpp
+// near-tie (`exact`, for the llama.cpp numerics mode, is meant to demand 10/10 once it gets there).
+void greedy_against(const LanguageModel& lm, const std::vector<std::vector<int32_t>>& prompts,
+                    const nlohmann::json& peer, double near_tie, const std::string& what, bool exact) {
+  GenerateOptions opt;
+  opt.max_new_tokens = 48;
+  opt.ignore_eos = true;
+  const auto ours = generate(lm.model(), lm.tokenizer(), prompts, opt);
+  int identical = 0;
+  size_t agreed = 0;
+  for (size_t i = 0; i < prompts.size(); ++i) {
+    const auto theirs = peer[i].at("tokens").get<std::vector<int32_t>>();
+    const auto margins = peer[i].at("margins").get<std::vector<double>>();
+    REQUIRE(theirs.size() == 48);
+    size_t agree = 0;
+    while (agree < theirs.size() && agree < ours[i].tokens.size() && theirs[agree] == ours[i].tokens[agree]) ++agree;
+    agreed += agree;
+    INFO(what << ": prompt " << i << " agrees for " << agree << " of 48 tokens; ours: "
+              << lm.tokenizer().decode(ours[i].tokens) << "\nllama.cpp: " << lm.tokenizer().decode(theirs));
+    if (agree < 48) {
+      INFO("llama.cpp's top-two margin where the continuations part: " << margins[agree]);
+      CHECK(margins[agree] < near_tie);
+    }
+    identical += agree == 48;
+  }
+  WARN(what << ": " << identical << "/10 greedy continuations identical to llama.cpp for all 48 tokens; " << agreed
+            << "/480 tokens before the first divergence");
+  // Not yet: the llama.cpp numerics mode measured 3/10 identical (301/480 tokens) on SmolLM2 when it
+  // was written, against 4/10 (256/480) in float32; its remaining differences are not found yet.
+  (void)exact;
+}
+
 // max_logit_diff bounds |ours - llama.cpp| over the vocabulary; near_tie is the llama.cpp top-two
 // margin below which a different greedy choice is accepted.
 void check_model(const std::string& path, bool chat, double max_logit_diff, double near_tie) {
@@ -91,29 +123,13 @@ void check_model(const std::string& path, bool chat, double max_logit_diff, doub
 
   SECTION("greedy continuations of 48 tokens") {
     const auto peer = run_peer_json("llamacpp_eval.py", "greedy " + quote(path) + " 48", prompts);
-    GenerateOptions opt;
-    opt.max_new_tokens = 48;
-    opt.ignore_eos = true;
-    const auto ours = generate(lm->model(), lm->tokenizer(), prompts, opt);
-    int identical = 0;
-    size_t agreed = 0;
-    for (size_t i = 0; i < prompts.size(); ++i) {
-      const auto theirs = peer[i].at("tokens").get<std::vector<int32_t>>();
-      const auto margins = peer[i].at("margins").get<std::vector<double>>();
-      REQUIRE(theirs.size() == 48);
-      size_t agree = 0;
-      while (agree < theirs.size() && agree < ours[i].tokens.size() && theirs[agree] == ours[i].tokens[agree]) ++agree;
-      agreed += agree;
-      INFO("prompt " << i << " agrees for " << agree << " of 48 tokens; ours: "
-                     << lm->tokenizer().decode(ours[i].tokens) << "\nllama.cpp: " << lm->tokenizer().decode(theirs));
-      if (agree < 48) {
-        INFO("llama.cpp's top-two margin where the continuations part: " << margins[agree]);
-        CHECK(margins[agree] < near_tie);
-      }
-      identical += agree == 48;
-    }
-    WARN(path << ": " << identical << "/10 greedy continuations identical to llama.cpp for all 48 tokens; "
-              << agreed << "/480 tokens before the first divergence");
+    greedy_against(*lm, prompts, peer, near_tie, path + " (float32)", false);
+  }
+  if (chat) SECTION("greedy continuations of 48 tokens in llama.cpp numerics (SmolLM2)") {
+    const auto peer = run_peer_json("llamacpp_eval.py", "greedy " + quote(path) + " 48", prompts);
+    const_cast<Model&>(lm->model()).set_llamacpp_numerics(true);
+    greedy_against(*lm, prompts, peer, near_tie, path + " (llama.cpp numerics)", true);
+    const_cast<Model&>(lm->model()).set_llamacpp_numerics(false);
   }
 }
 
