@@ -124,13 +124,7 @@ TextEncoder TextEncoder::from_source(const TextEncoderConfig& c, const TensorSou
                                      const TextEncoderOptions& opts) {
   auto impl = std::make_unique<Impl>();
   impl->cfg = c;
-  impl->enc.hidden = c.hidden;
-  impl->enc.heads = c.heads;
-  impl->enc.intermediate = c.intermediate;
-  impl->enc.layers = c.layers;
-  impl->enc.eps = c.eps;
-  impl->enc.act = encoder::parse_activation(c.act);
-  impl->enc.norm = encoder::NormPlacement::post;
+  impl->enc = encoder::core_config(c, encoder::NormPlacement::post);
   impl->device = encoder::parse_device(opts.device);
   c10::InferenceMode guard;
   const int64_t h = c.hidden;

@@ -124,13 +124,7 @@ ClipVisionEncoder ClipVisionEncoder::from_source(const ClipVisionConfig& c, cons
                                                  const ClipOptions& opts) {
   auto impl = std::make_unique<Impl>();
   impl->cfg = c;
-  impl->enc.hidden = c.hidden;
-  impl->enc.heads = c.heads;
-  impl->enc.intermediate = c.intermediate;
-  impl->enc.layers = c.layers;
-  impl->enc.eps = c.eps;
-  impl->enc.act = encoder::parse_activation(c.act);
-  impl->enc.norm = encoder::NormPlacement::pre;
+  impl->enc = encoder::core_config(c, encoder::NormPlacement::pre);
   impl->batch = std::max(1, opts.batch);
   impl->device = encoder::parse_device(opts.device);
   const int64_t h = c.hidden, p = c.patch_size;

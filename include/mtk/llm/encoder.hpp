@@ -35,6 +35,20 @@ struct Config {
   int64_t head_dim() const { return hidden / heads; }
 };
 
+// The core's config from a model config's sizes (CLIP vision and BERT/RoBERTa share it).
+template <class ModelConfig>
+Config core_config(const ModelConfig& c, NormPlacement norm) {
+  Config e;
+  e.hidden = c.hidden;
+  e.heads = c.heads;
+  e.intermediate = c.intermediate;
+  e.layers = c.layers;
+  e.eps = c.eps;
+  e.act = parse_activation(c.act);
+  e.norm = norm;
+  return e;
+}
+
 struct Layer {
   at::Tensor q_w, q_b, k_w, k_b, v_w, v_b, o_w, o_b;  // [hidden, hidden], [hidden]
   at::Tensor ln1_w, ln1_b, ln2_w, ln2_b;               // [hidden]
