@@ -44,6 +44,7 @@ int main(int argc, char** argv) {
 
     mtk::bench::CodeScoreOptions cso;
     std::vector<std::string> code_files;
+    std::string codebert_dir;
     auto* code_score = app.add_subcommand(
         "code-score", "CodeBLEU (4 components; the codebleu package's numbers) and CodeBERTBLEU of code: "
                       "two files (A.py reference, B.py prediction), or --predictions over a dataset");
@@ -54,6 +55,8 @@ int main(int argc, char** argv) {
     code_score->add_option("--out", cso.out_dir, "output folder: results.jsonl, summary.json")->capture_default_str();
     code_score->add_option("--limit", cso.limit, "score only the first N tasks (0 = all)")->capture_default_str();
     code_score->add_option("--threads", cso.threads, "threads (0 = number of cores)")->capture_default_str();
+    code_score->add_option("--codebert", codebert_dir, "microsoft/codebert-base directory for the CodeBERT cosine "
+                                                      "and CBB (default models/codebert-base)");
     code_score->add_flag("!--zero-dataflow-as-zero", cso.codebleu.zero_dataflow_as_one,
                          "keep a zero data-flow score in CodeBLEU (the package counts it as 1)");
 
@@ -72,7 +75,7 @@ int main(int argc, char** argv) {
       return 0;
     }
     if (*code_score) {
-      const auto cosine = mtk::bench::code_cosine_unavailable();  // the CodeBERT cosine plugs in here
+      const auto cosine = mtk::bench::code_cosine_codebert(codebert_dir);
       if (!code_files.empty()) {
         if (code_files.size() != 2 || !cso.predictions.empty())
           throw mtk::Error("code-score takes two files, or --predictions", "manim-bench code-score A.py B.py");

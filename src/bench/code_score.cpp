@@ -13,11 +13,33 @@
 #include "mtk/core/thread_pool.hpp"
 #include "mtk/data/dataset.hpp"
 #include "mtk/data/prompt.hpp"
+#include "mtk/metrics/codebert.hpp"
+
+#include <memory>
+#include <mutex>
 
 namespace mtk::bench {
 
 using nlohmann::json;
 namespace stdfs = std::filesystem;
+
+CodeCosineFn code_cosine_codebert(const std::string& dir_in) {
+  const std::string dir = dir_in.empty() ? metrics::CodeBertScorer::default_dir() : dir_in;
+  std::string why;
+  auto scorer = metrics::CodeBertScorer::try_load(dir, {}, &why);
+  if (!scorer) {
+    return [why](const std::string&, const std::string&, std::string* out) -> std::optional<double> {
+      if (out) *out = why;
+      return std::nullopt;
+    };
+  }
+  auto shared = std::make_shared<metrics::CodeBertScorer>(std::move(*scorer));
+  auto mu = std::make_shared<std::mutex>();
+  return [shared, mu](const std::string& a, const std::string& b, std::string*) -> std::optional<double> {
+    std::lock_guard<std::mutex> lock(*mu);  // one encoder pass at a time (it uses every core itself)
+    return shared->cosine(a, b);
+  };
+}
 
 CodeCosineFn code_cosine_unavailable() {
   return [](const std::string&, const std::string&, std::string* why) -> std::optional<double> {

@@ -3,8 +3,8 @@
 // CodeBLEU and its four components (metrics/codebleu.hpp, the `codebleu` package's numbers), and
 // CodeBERTBLEU = sqrt(CodeBLEU * CodeBERT cosine) once a CodeBERT cosine is available.
 //
-// The CodeBERT cosine plugs in through CodeCosineFn (code_cosine_unavailable() until the encoder is
-// wired in): with no cosine, CodeBERT and CBB are reported as unavailable, never replaced.
+// The CodeBERT cosine comes through CodeCosineFn (code_cosine_codebert(), which the program uses):
+// without weights, CodeBERT and CBB are reported as unavailable, never replaced.
 #include <functional>
 #include <optional>
 #include <string>
@@ -20,6 +20,10 @@ using CodeCosineFn =
 
 // The cosine source used today: none (the CodeBERT encoder is not wired in yet).
 CodeCosineFn code_cosine_unavailable();
+// The CodeBERT cosine (the paper's padded-mean pooling) from microsoft/codebert-base in `dir`
+// ("" = models/codebert-base, fetched by scripts/fetch_models.sh codebert); without the weights
+// every call reports them unavailable with the fix, and CBB is not computed.
+CodeCosineFn code_cosine_codebert(const std::string& dir = {});
 
 struct CodeScore {
   metrics::CodeBleuResult codebleu;
