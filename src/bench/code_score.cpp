@@ -41,13 +41,6 @@ CodeCosineFn code_cosine_codebert(const std::string& dir_in) {
   };
 }
 
-CodeCosineFn code_cosine_unavailable() {
-  return [](const std::string&, const std::string&, std::string* why) -> std::optional<double> {
-    if (why) *why = "the CodeBERT encoder is not wired into manim-bench yet";
-    return std::nullopt;
-  };
-}
-
 CodeScore code_score(const std::string& reference, const std::string& hypothesis, const CodeCosineFn& cosine,
                      const metrics::CodeBleuOptions& opt) {
   CodeScore s;
@@ -121,10 +114,19 @@ CodeScoreSummary run_code_score(const CodeScoreOptions& opts, const CodeCosineFn
     has[i] = it != preds.end() && !it->second.empty();
     if (has[i]) ++sum.with_code;
   }
+  // CodeBLEU statistics once per pair (each distinct code analysed once): the items and the corpus.
+  const auto stats = metrics::codebleu_batch_stats(refs, hyps, opts.codebleu, opts.threads);
   std::vector<CodeScore> scores(kept.size());
-  parallel_for(
-      kept.size(), [&](size_t i) { scores[i] = code_score(refs[i], hyps[i], cosine, opts.codebleu); }, opts.threads);
-  sum.corpus = metrics::corpus_codebleu(refs, hyps, opts.codebleu, opts.threads);
+  metrics::CodeBleuStats total;
+  for (size_t i = 0; i < kept.size(); ++i) {
+    auto& s = scores[i];
+    s.codebleu = metrics::codebleu_from_stats(stats[i], opts.codebleu);
+    total += stats[i];
+    if (cosine) s.codebert_cosine = cosine(refs[i], hyps[i], &s.unavailable_reason);
+    else s.unavailable_reason = "no CodeBERT cosine source";
+    if (s.codebert_cosine) s.cbb = metrics::code_bert_bleu(s.codebleu.codebleu, *s.codebert_cosine);
+  }
+  sum.corpus = metrics::codebleu_from_stats(total, opts.codebleu);
 
   const stdfs::path out(opts.out_dir);
   stdfs::create_directories(out);

@@ -6,6 +6,8 @@
 #include <cmath>
 #include <cstring>
 #include <deque>
+#include <optional>
+#include <type_traits>
 #include <unordered_map>
 #include <unordered_set>
 
@@ -160,11 +162,51 @@ void write_flat(const data::FlatSyntaxTree& t, const std::string& src, uint32_t 
   if (visible) out += ')';
 }
 
-void prepare_syntax(CodeBleuPrepared::Impl& p, const data::SyntaxTree& tree, const data::FlatSyntaxTree& flat) {
-  p.sexp = tree.sexp();
+// The S-expression of an error-free tree (no ERROR or MISSING node) written from the flat tree, as
+// the runtime's ts_node_string writes it, with each named node's span recorded as a group in
+// preorder (the runtime's writer formats every node through snprintf, twice).
+void write_clean(const data::FlatSyntaxTree& t, uint32_t n, const char* field, bool root, std::string& out,
+                 std::vector<Group>& groups) {
+  const auto& nd = t.nodes[n];
+  size_t self = 0;
+  if (nd.named) {
+    if (!root) {
+      out += ' ';
+      if (field) (out += field) += ": ";
+    }
+    self = groups.size();
+    Group g;
+    g.begin = out.size();
+    g.type = nd.type;  // a static grammar string, never a view into `out`
+    groups.push_back(g);
+    (out += '(') += nd.type;
+  } else if (root) {
+    (out += '(') += nd.type;
+    if (t.child_count(n) == 0) out += "\")";
+  }
+  // A hidden node passes its field to its children (the runtime's rule); anonymous ones have none
+  // written here, so only the children's own fields count.
+  for (const uint32_t* c = t.children_begin(n); c != t.children_end(n); ++c)
+    write_clean(t, *c, t.nodes[*c].extra ? nullptr : t.nodes[*c].field, false, out, groups);
+  if (nd.named) {
+    out += ')';
+    groups[self].end = out.size();
+  }
+}
+
+void prepare_syntax(CodeBleuPrepared::Impl& p, const data::SyntaxTree& tree, const data::FlatSyntaxTree& flat,
+                    bool allow_fast) {
   std::vector<Group> groups;
-  size_t i = 0;
-  bool ok = parse_groups(p.sexp, i, groups, 0) && i == p.sexp.size();
+  bool ok;
+  if (allow_fast && !tree.has_error()) {
+    p.sexp.reserve(flat.nodes.size() * 16);
+    write_clean(flat, 0, nullptr, true, p.sexp, groups);
+    ok = true;
+  } else {
+    p.sexp = tree.sexp();
+    size_t i = 0;
+    ok = parse_groups(p.sexp, i, groups, 0) && i == p.sexp.size();
+  }
   std::vector<int> group_of(flat.nodes.size(), -1);
   if (ok) {
     size_t g = 0;
@@ -236,12 +278,96 @@ CodeBleuPrepared::CodeBleuPrepared(std::string_view code, const CodeBleuOptions&
   std::string processed = remove_comments_and_docstrings(stripped);
   data::SyntaxTree tree = thread_parser().parse(processed);
   const data::FlatSyntaxTree flat = tree.flatten();
-  prepare_syntax(p, tree, flat);
+  prepare_syntax(p, tree, flat, !opt.runtime_sexp);
   p.dataflow = cb::python_dataflow(flat, tree.source(), opt.set_order);
 }
 CodeBleuPrepared::~CodeBleuPrepared() = default;
+std::vector<std::string_view> CodeBleuPrepared::syntax_subtrees() const { return impl_->subtrees; }
 CodeBleuPrepared::CodeBleuPrepared(CodeBleuPrepared&&) noexcept = default;
 CodeBleuPrepared& CodeBleuPrepared::operator=(CodeBleuPrepared&&) noexcept = default;
+
+namespace {
+template <class Key>
+Key gram_key(const std::vector<int>& v, size_t i, int n) {
+  if constexpr (std::is_same_v<Key, uint64_t>) {
+    uint64_t k = 0;
+    for (int j = 0; j < n; ++j) k = (k << 16) | static_cast<uint64_t>(v[i + j]);
+    return k;
+  } else {
+    std::string k(static_cast<size_t>(n) * sizeof(int), '\0');
+    std::memcpy(k.data(), v.data() + i, k.size());
+    return k;
+  }
+}
+
+struct KeyHash {
+  size_t operator()(uint64_t k) const {
+    k ^= k >> 33;
+    k *= 0xff51afd7ed558ccdull;
+    k ^= k >> 33;
+    return static_cast<size_t>(k);
+  }
+  size_t operator()(const std::string& k) const { return std::hash<std::string>{}(k); }
+};
+
+// BLEU modified precisions and the keyword-weighted recalls, orders 1..4 (the package's semantics:
+// clipped hypothesis counts over the hypothesis total; clipped reference counts over the reference
+// total, unigrams weighted 1 for keywords and 0.2 otherwise).
+template <class Key>
+void ngram_stats(const std::vector<int>& r, const std::vector<int>& h, const std::vector<char>& r_keyword,
+                 CodeBleuStats& st) {
+  std::unordered_map<Key, int, KeyHash> hc, rc;
+  hc.reserve(h.size());
+  rc.reserve(r.size());
+  std::vector<const std::pair<const Key, int>*> r_order;  // reference n-grams in first-occurrence order
+  r_order.reserve(r.size());
+  std::vector<char> is_kw;
+  for (int n = 1; n <= 4; ++n) {
+    hc.clear();
+    rc.clear();
+    r_order.clear();
+    if (h.size() >= static_cast<size_t>(n))
+      for (size_t i = 0; i + n <= h.size(); ++i) ++hc[gram_key<Key>(h, i, n)];
+    if (r.size() >= static_cast<size_t>(n))
+      for (size_t i = 0; i + n <= r.size(); ++i) {
+        auto [it, fresh] = rc.try_emplace(gram_key<Key>(r, i, n), 0);
+        if (it->second++ == 0) r_order.push_back(&*it);
+      }
+    double num = 0, hyp_total = 0;
+    for (const auto& [k, c] : hc) {
+      auto it = rc.find(k);
+      num += std::min(c, it == rc.end() ? 0 : it->second);
+      hyp_total += c;
+    }
+    st.ngram_num[n - 1] = num;
+    st.ngram_den[n - 1] = std::max(1.0, hyp_total);
+    double wnum = 0, wden = 0;
+    if (n == 1) {
+      is_kw.clear();
+      for (size_t i = 0; i < r.size(); ++i) {
+        if (static_cast<size_t>(r[i]) >= is_kw.size()) is_kw.resize(r[i] + 1, 0);
+        is_kw[r[i]] = r_keyword[i];
+      }
+    }
+    for (const auto* e : r_order) {
+      const int c = e->second;
+      auto it = hc.find(e->first);
+      const int clipped = std::min(c, it == hc.end() ? 0 : it->second);
+      double w = 1.0;
+      if (n == 1) {
+        int id;
+        if constexpr (std::is_same_v<Key, uint64_t>) id = static_cast<int>(e->first);
+        else std::memcpy(&id, e->first.data(), sizeof(int));
+        w = is_kw[id] ? 1.0 : 0.2;
+      }
+      wnum += clipped * w;
+      wden += c * w;
+    }
+    st.weighted_num[n - 1] = wnum;
+    st.weighted_den[n - 1] = std::max(1.0, wden);
+  }
+}
+}  // namespace
 
 CodeBleuStats codebleu_stats(const CodeBleuPrepared& reference, const CodeBleuPrepared& hypothesis) {
   const auto& R = reference.impl();
@@ -256,51 +382,9 @@ CodeBleuStats codebleu_stats(const CodeBleuPrepared& reference, const CodeBleuPr
     return v;
   };
   const std::vector<int> r = to_ids(R.tokens), h = to_ids(H.tokens);
-  auto gram = [](const std::vector<int>& v, size_t i, int n) {
-    std::string k(static_cast<size_t>(n) * sizeof(int), '\0');
-    std::memcpy(k.data(), v.data() + i, k.size());
-    return k;
-  };
-  for (int n = 1; n <= 4; ++n) {
-    std::unordered_map<std::string, int> hc, rc;
-    std::vector<std::string> r_order;  // reference n-grams in first-occurrence order
-    if (h.size() >= static_cast<size_t>(n))
-      for (size_t i = 0; i + n <= h.size(); ++i) ++hc[gram(h, i, n)];
-    if (r.size() >= static_cast<size_t>(n))
-      for (size_t i = 0; i + n <= r.size(); ++i) {
-        auto k = gram(r, i, n);
-        if (rc[k]++ == 0) r_order.push_back(std::move(k));
-      }
-    // BLEU: clipped hypothesis counts over the hypothesis total.
-    double num = 0, hyp_total = 0;
-    for (const auto& [k, c] : hc) {
-      auto it = rc.find(k);
-      num += std::min(c, it == rc.end() ? 0 : it->second);
-      hyp_total += c;
-    }
-    st.ngram_num[n - 1] = num;
-    st.ngram_den[n - 1] = std::max(1.0, hyp_total);
-    // Weighted: clipped reference counts over the reference total; unigrams weighted by keyword.
-    double wnum = 0, wden = 0;
-    std::unordered_map<int, char> is_kw;
-    if (n == 1)
-      for (size_t i = 0; i < r.size(); ++i) is_kw[r[i]] = R.keyword[i];
-    for (const auto& k : r_order) {
-      const int c = rc[k];
-      auto it = hc.find(k);
-      const int clipped = std::min(c, it == hc.end() ? 0 : it->second);
-      double w = 1.0;
-      if (n == 1) {
-        int id;
-        std::memcpy(&id, k.data(), sizeof(int));
-        w = is_kw[id] ? 1.0 : 0.2;
-      }
-      wnum += clipped * w;
-      wden += c * w;
-    }
-    st.weighted_num[n - 1] = wnum;
-    st.weighted_den[n - 1] = std::max(1.0, wden);
-  }
+  // An n-gram of ids below 2^16 packs into 64 bits; larger vocabularies fall back to byte strings.
+  if (ids.size() < (1u << 16)) ngram_stats<uint64_t>(r, h, R.keyword, st);
+  else ngram_stats<std::string>(r, h, R.keyword, st);
   st.hyp_len = static_cast<double>(h.size());
   st.ref_len = static_cast<double>(r.size());
   // The package's weighted BLEU takes the brevity penalty's reference length as the length of the
@@ -347,34 +431,45 @@ CodeBleuResult codebleu(std::string_view reference, std::string_view hypothesis,
   return codebleu(CodeBleuPrepared(reference, opt), CodeBleuPrepared(hypothesis, opt), opt);
 }
 
-namespace {
-std::vector<CodeBleuStats> batch_stats(const std::vector<std::string>& refs, const std::vector<std::string>& hyps,
-                                       const CodeBleuOptions& opt, unsigned threads) {
+std::vector<CodeBleuStats> codebleu_batch_stats(const std::vector<std::string>& refs,
+                                                const std::vector<std::string>& hyps, const CodeBleuOptions& opt,
+                                                unsigned threads) {
   if (refs.size() != hyps.size())
     throw Error("CodeBLEU: " + std::to_string(refs.size()) + " references but " + std::to_string(hyps.size()) +
                     " hypotheses",
                 "pass one reference per hypothesis");
+  // Each distinct code is analysed once (a GRPO group shares its reference; a benchmark scores
+  // several strategies against the same references), then the pairs are counted.
+  std::unordered_map<std::string_view, size_t> slot;
+  std::vector<std::string_view> distinct;
+  std::vector<std::pair<size_t, size_t>> pair_slots(refs.size());
+  auto slot_of = [&](const std::string& code) {
+    auto [it, fresh] = slot.try_emplace(code, distinct.size());
+    if (fresh) distinct.push_back(code);
+    return it->second;
+  };
+  for (size_t i = 0; i < refs.size(); ++i) pair_slots[i] = {slot_of(refs[i]), slot_of(hyps[i])};
+  std::vector<std::optional<CodeBleuPrepared>> prepared(distinct.size());
+  parallel_for(distinct.size(), [&](size_t i) { prepared[i].emplace(distinct[i], opt); }, threads);
   std::vector<CodeBleuStats> out(refs.size());
   parallel_for(
-      refs.size(),
-      [&](size_t i) { out[i] = codebleu_stats(CodeBleuPrepared(refs[i], opt), CodeBleuPrepared(hyps[i], opt)); },
+      refs.size(), [&](size_t i) { out[i] = codebleu_stats(*prepared[pair_slots[i].first], *prepared[pair_slots[i].second]); },
       threads);
   return out;
 }
-}  // namespace
 
 std::vector<CodeBleuResult> codebleu_batch(const std::vector<std::string>& references,
                                            const std::vector<std::string>& hypotheses, const CodeBleuOptions& opt,
                                            unsigned threads) {
   std::vector<CodeBleuResult> out;
-  for (const auto& s : batch_stats(references, hypotheses, opt, threads)) out.push_back(codebleu_from_stats(s, opt));
+  for (const auto& s : codebleu_batch_stats(references, hypotheses, opt, threads)) out.push_back(codebleu_from_stats(s, opt));
   return out;
 }
 
 CodeBleuResult corpus_codebleu(const std::vector<std::string>& references, const std::vector<std::string>& hypotheses,
                                const CodeBleuOptions& opt, unsigned threads) {
   CodeBleuStats total;
-  for (const auto& s : batch_stats(references, hypotheses, opt, threads)) total += s;
+  for (const auto& s : codebleu_batch_stats(references, hypotheses, opt, threads)) total += s;
   return codebleu_from_stats(total, opt);
 }
 

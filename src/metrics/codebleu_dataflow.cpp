@@ -29,18 +29,72 @@ struct DfgFailed {};  // a Python exception inside DFG_python (AttributeError on
 
 constexpr int kRecursionLimit = 985;  // Python's 1000 minus the frames below DFG_python
 
+// What DFG_python asks of a node's type, decided once per grammar symbol instead of by strcmp at
+// every visit (a symbol always has the same type string, aliases included).
+enum Kind : uint8_t {
+  k_other, k_comment, k_string_like, k_identifier, k_comma, k_default_parameter, k_assignment,
+  k_augmented_assignment, k_for_in_clause, k_if_statement, k_for_statement, k_while_statement,
+  k_elif_clause, k_else_clause, k_block
+};
+constexpr uint8_t kHasElse = 0x80;  // the type contains "else" (if_statement's tag)
+
+uint8_t kind_of(const char* ty) {
+  static const std::pair<const char*, Kind> table[] = {
+      {"comment", k_comment}, {"string_literal", k_string_like}, {"string", k_string_like},
+      {"character_literal", k_string_like}, {"identifier", k_identifier}, {",", k_comma},
+      {"default_parameter", k_default_parameter}, {"assignment", k_assignment},
+      {"augmented_assignment", k_augmented_assignment}, {"for_in_clause", k_for_in_clause},
+      {"if_statement", k_if_statement}, {"for_statement", k_for_statement}, {"while_statement", k_while_statement},
+      {"elif_clause", k_elif_clause}, {"else_clause", k_else_clause}, {"block", k_block}};
+  uint8_t k = k_other;
+  for (const auto& [name, kind] : table)
+    if (std::strcmp(ty, name) == 0) k = kind;
+  if (std::strstr(ty, "else")) k |= kHasElse;
+  return k;
+}
+
+uint8_t symbol_kind(uint16_t symbol, const char* ty) {
+  thread_local std::vector<int16_t> cache;
+  if (symbol >= cache.size()) cache.resize(symbol + 1, -1);
+  if (cache[symbol] < 0) cache[symbol] = kind_of(ty);
+  return static_cast<uint8_t>(cache[symbol]);
+}
+
+struct SpanHash {
+  size_t operator()(const std::array<uint32_t, 4>& k) const {
+    uint64_t h = 0x9E3779B97F4A7C15ull;
+    for (uint32_t v : k) h = (h ^ v) * 0xBF58476D1CE4E5B9ull, h ^= h >> 31;
+    return static_cast<size_t>(h);
+  }
+};
+
 class Dfg {
  public:
   Dfg(const FlatSyntaxTree& t, const std::string& code, CodeBleuOptions::SetOrder order)
-      : t_(t), order_(order), tok_idx_(t.nodes.size(), -1), tok_name_(t.nodes.size(), -1) {
+      : t_(t), code_(code), order_(order), tok_idx_(t.nodes.size(), -1), tok_name_(t.nodes.size(), -1),
+        kind_(t.nodes.size()) {
+    for (size_t i = 0; i < t.nodes.size(); ++i) kind_[i] = symbol_kind(t.nodes[i].symbol, t.nodes[i].type);
     // Lines of the code as characters (code.split("\n")), sliced with byte columns like the package.
-    const std::u32string cps = utf8_decode(code);
-    size_t b = 0;
-    for (size_t i = 0; i <= cps.size(); ++i)
-      if (i == cps.size() || cps[i] == '\n') {
-        lines_.emplace_back(cps.substr(b, i - b));
-        b = i + 1;
-      }
+    // In ASCII code characters are bytes and a token is its byte span without the newlines.
+    ascii_ = std::all_of(code.begin(), code.end(), [](char c) { return static_cast<unsigned char>(c) < 0x80; });
+    if (!ascii_) {
+      const std::u32string cps = utf8_decode(code);
+      size_t b = 0;
+      for (size_t i = 0; i <= cps.size(); ++i)
+        if (i == cps.size() || cps[i] == '\n') {
+          lines_.emplace_back(cps.substr(b, i - b));
+          b = i + 1;
+        }
+    } else {
+      size_t b = 0;
+      for (size_t i = 0; i <= code.size(); ++i)
+        if (i == code.size() || code[i] == '\n') {
+          line_starts_.push_back(static_cast<uint32_t>(b));
+          line_ends_.push_back(static_cast<uint32_t>(i));
+          b = i + 1;
+        }
+    }
+    index_to_code.reserve(t.nodes.size());
     // tree_to_token_index + index_to_code (a later token with the same (start, end) wins).
     std::vector<uint32_t> tokens;
     collect_tokens(0, tokens, 0);
@@ -123,14 +177,18 @@ class Dfg {
 
  private:
   const FlatSyntaxTree& t_;
+  const std::string& code_;
   CodeBleuOptions::SetOrder order_;
-  std::vector<std::u32string> lines_;
+  bool ascii_ = false;
+  std::vector<std::u32string> lines_;           // non-ASCII code: the lines as characters
+  std::vector<uint32_t> line_starts_, line_ends_;  // ASCII code: the lines' byte ranges
   std::vector<int> tok_idx_, tok_name_;
+  std::vector<uint8_t> kind_;
   std::vector<std::string> names_;
-  std::vector<int64_t> hashes_;
+  mutable std::vector<int64_t> hashes_;  // CPython hashes of names_, filled lazily
   std::unordered_map<std::string, int> name_ids_;
   bool too_deep_ = false;
-  std::map<std::array<uint32_t, 4>, std::pair<int, int>> index_to_code;
+  std::unordered_map<std::array<uint32_t, 4>, std::pair<int, int>, SpanHash> index_to_code;
 
   std::array<uint32_t, 4> key(uint32_t id) const {
     const auto& n = t_.nodes[id];
@@ -140,20 +198,35 @@ class Dfg {
     auto it = name_ids_.find(s);
     if (it != name_ids_.end()) return it->second;
     int id = static_cast<int>(names_.size());
-    hashes_.push_back(order_ == CodeBleuOptions::SetOrder::cpython_hashseed0 ? python_str_hash_seed0(s) : 0);
     name_ids_.emplace(s, id);
     names_.push_back(std::move(s));
     return id;
   }
-  const char* type(uint32_t n) const { return t_.nodes[n].type; }
-  bool type_is(uint32_t n, const char* s) const { return std::strcmp(t_.nodes[n].type, s) == 0; }
+  Kind kind(uint32_t n) const { return static_cast<Kind>(kind_[n] & ~kHasElse); }
   bool is_token(uint32_t n) const {
-    return (t_.child_count(n) == 0 || type_is(n, "string_literal") || type_is(n, "string") ||
-            type_is(n, "character_literal")) &&
-           !type_is(n, "comment");
+    const Kind k = kind(n);
+    return (t_.child_count(n) == 0 || k == k_string_like) && k != k_comment;
   }
   // index_to_code_token: Python slicing of the lines with the node's byte columns.
   std::string token_text(const mtk::data::FlatSyntaxNode& n) const {
+    if (ascii_) {
+      auto slice = [&](uint32_t r, size_t a, size_t b, std::string& out) {
+        if (r >= line_starts_.size()) return;
+        const size_t len = line_ends_[r] - line_starts_[r];
+        a = std::min(a, len);
+        b = std::min(b, len);
+        if (a < b) out.append(code_, line_starts_[r] + a, b - a);
+      };
+      std::string s;
+      if (n.start.row == n.end.row) {
+        slice(n.start.row, n.start.column, n.end.column, s);
+      } else {
+        slice(n.start.row, n.start.column, std::string::npos, s);
+        for (uint32_t r = n.start.row + 1; r < n.end.row; ++r) slice(r, 0, std::string::npos, s);
+        slice(n.end.row, 0, n.end.column, s);
+      }
+      return s;
+    }
     auto slice = [](const std::u32string& s, size_t a, size_t b) {
       a = std::min(a, s.size());
       b = std::min(b, s.size());
@@ -202,7 +275,11 @@ class Dfg {
     for (const uint32_t* c = t_.children_begin(n); c != t_.children_end(n); ++c) variables(*c, out);
   }
   std::vector<int> set_list(const std::vector<int>& items) const {
-    if (order_ == CodeBleuOptions::SetOrder::cpython_hashseed0) return py_set_order_ids(items, hashes_);
+    if (order_ == CodeBleuOptions::SetOrder::cpython_hashseed0) {
+      // Hashes of the names, computed the first time a set is built (most code merges none).
+      for (size_t i = hashes_.size(); i < names_.size(); ++i) hashes_.push_back(python_str_hash_seed0(names_[i]));
+      return py_set_order_ids(items, hashes_);
+    }
     std::vector<int> s = items;
     std::sort(s.begin(), s.end(), [&](int a, int b) { return names_[a] < names_[b]; });
     s.erase(std::unique(s.begin(), s.end()), s.end());
@@ -215,7 +292,7 @@ class Dfg {
     if (n < 0) throw DfgFailed{};
     std::vector<uint32_t> out;
     for (const uint32_t* c = t_.children_begin(n); c != t_.children_end(n); ++c)
-      if (!type_is(*c, ",")) out.push_back(*c);
+      if (kind(*c) != k_comma) out.push_back(*c);
     return out;
   }
   // The assignment part shared by assignments and for loops.
@@ -289,13 +366,13 @@ class Dfg {
       if (it != states.end()) {
         out.push_back(Edge{code, idx, false, {code}, it->second});
       } else {
-        if (type_is(n, "identifier")) states[code] = {idx};
+        if (kind(n) == k_identifier) states[code] = {idx};
         out.push_back(Edge{code, idx, false, {}, {}});
       }
       return states;
     }
-    const char* ty = type(n);
-    if (std::strcmp(ty, "default_parameter") == 0) {
+    const Kind ty = kind(n);
+    if (ty == k_default_parameter) {
       const int32_t name = t_.child_by_field(n, "name"), value = t_.child_by_field(n, "value");
       if (value < 0) {
         std::vector<std::pair<int, int>> idxs;
@@ -314,10 +391,9 @@ class Dfg {
           states[c1] = {i1};
         }
       }
-    } else if (std::strcmp(ty, "assignment") == 0 || std::strcmp(ty, "augmented_assignment") == 0 ||
-               std::strcmp(ty, "for_in_clause") == 0) {
+    } else if (ty == k_assignment || ty == k_augmented_assignment || ty == k_for_in_clause) {
       std::vector<int32_t> left, right;
-      if (std::strcmp(ty, "for_in_clause") == 0) {
+      if (ty == k_for_in_clause) {
         right = {static_cast<int32_t>(*(t_.children_end(n) - 1))};
         left = {t_.child_by_field(n, "left")};
       } else {
@@ -326,14 +402,14 @@ class Dfg {
       }
       for (int32_t r : right) states = dfg_python(r, std::move(states), dfg, depth + 1);
       assign(left, right, states, dfg);
-    } else if (std::strcmp(ty, "if_statement") == 0) {
+    } else if (ty == k_if_statement) {
       States current = states;
       std::vector<States> others;
       bool tag = false;
       for (const uint32_t* c = t_.children_begin(n); c != t_.children_end(n); ++c) {
-        const char* ct = type(*c);
-        if (std::strstr(ct, "else")) tag = true;
-        if (std::strcmp(ct, "elif_clause") != 0 && std::strcmp(ct, "else_clause") != 0) {
+        const Kind ct = kind(*c);
+        if (kind_[*c] & kHasElse) tag = true;
+        if (ct != k_elif_clause && ct != k_else_clause) {
           current = dfg_python(*c, std::move(current), dfg, depth + 1);
         } else {
           others.push_back(dfg_python(*c, states, dfg, depth + 1));
@@ -354,26 +430,26 @@ class Dfg {
       sort_by_idx(dfg);
       out.insert(out.end(), std::make_move_iterator(dfg.begin()), std::make_move_iterator(dfg.end()));
       return merged;
-    } else if (std::strcmp(ty, "for_statement") == 0) {
+    } else if (ty == k_for_statement) {
       for (int pass = 0; pass < 2; ++pass) {
         std::vector<int32_t> left, right;
         left_right(n, left, right);
         for (int32_t r : right) states = dfg_python(r, std::move(states), dfg, depth + 1);
         assign(left, right, states, dfg);
         const uint32_t last = *(t_.children_end(n) - 1);
-        if (type_is(last, "block")) states = dfg_python(last, std::move(states), dfg, depth + 1);
+        if (kind(last) == k_block) states = dfg_python(last, std::move(states), dfg, depth + 1);
       }
       merge_loop(dfg);
-    } else if (std::strcmp(ty, "while_statement") == 0) {
+    } else if (ty == k_while_statement) {
       for (int pass = 0; pass < 2; ++pass)
         for (const uint32_t* c = t_.children_begin(n); c != t_.children_end(n); ++c)
           states = dfg_python(*c, std::move(states), dfg, depth + 1);
       merge_loop(dfg);
     } else {
       for (const uint32_t* c = t_.children_begin(n); c != t_.children_end(n); ++c)
-        if (type_is(*c, "for_in_clause")) states = dfg_python(*c, std::move(states), dfg, depth + 1);
+        if (kind(*c) == k_for_in_clause) states = dfg_python(*c, std::move(states), dfg, depth + 1);
       for (const uint32_t* c = t_.children_begin(n); c != t_.children_end(n); ++c)
-        if (!type_is(*c, "for_in_clause")) states = dfg_python(*c, std::move(states), dfg, depth + 1);
+        if (kind(*c) != k_for_in_clause) states = dfg_python(*c, std::move(states), dfg, depth + 1);
     }
     sort_by_idx(dfg);
     out.insert(out.end(), std::make_move_iterator(dfg.begin()), std::make_move_iterator(dfg.end()));

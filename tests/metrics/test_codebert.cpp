@@ -9,7 +9,7 @@
 #include <fstream>
 #include <nlohmann/json.hpp>
 
-#include "../llm/random_safetensors.hpp"
+#include "tiny_codebert.hpp"
 #include "mtk/build_info.hpp"
 #include "mtk/core/error.hpp"
 #include "mtk/core/fs.hpp"
@@ -18,43 +18,9 @@
 #include "mtk/metrics/codebert.hpp"
 
 namespace {
-
 namespace stdfs = std::filesystem;
-
-const nlohmann::json& fixture() {
-  static const nlohmann::json j = [] {
-    std::ifstream in(stdfs::path(mtk::build::kSourceDir) / "tests/llm/fixtures/encoder/expected.json");
-    REQUIRE(in.good());
-    return nlohmann::json::parse(in);
-  }();
-  return j;
-}
-
-// A codebert-base-shaped directory with the tiny random RoBERTa and a small byte-level vocabulary:
-// <s> <pad> </s> <unk>, then single letters from id 4 on, "Ġ" (space) and a few merges.
-struct TinyCodeBert {
-  stdfs::path dir;
-  nlohmann::json vocab = nlohmann::json::object();
-  TinyCodeBert() : dir(mtk::fs::make_temp_dir(stdfs::temp_directory_path(), "mtk-codebert-")) {
-    const auto& rt = fixture().at("roberta_tiny");
-    const auto cfg = mtk::llm::text_encoder_config_from_json(rt.at("config"));
-    mtk::test::write_random_safetensors(dir / "model.safetensors", mtk::llm::TextEncoder::tensor_shapes(cfg),
-                                        rt.at("seed").get<uint64_t>());
-    std::ofstream(dir / "config.json") << rt.at("config").dump();
-    int id = 0;
-    for (const char* s : {"<s>", "<pad>", "</s>", "<unk>"}) vocab[s] = id++;
-    for (char c = 'a'; c <= 'z'; ++c) vocab[std::string(1, c)] = id++;
-    for (const char* s : {"\xc4\xa0", "(", ")", ":", "=", "de", "def", "\xc4\xa0" "f"}) vocab[s] = id++;
-    REQUIRE(id <= 60);
-    std::ofstream(dir / "vocab.json") << vocab.dump();
-    std::ofstream(dir / "merges.txt") << "#version: 0.2\nd e\nde f\n\xc4\xa0" " f\n";
-  }
-  ~TinyCodeBert() {
-    std::error_code ec;
-    stdfs::remove_all(dir, ec);
-  }
-};
-
+using mtk::test::fixture;
+using mtk::test::TinyCodeBert;
 }  // namespace
 
 TEST_CASE("CodeBERT cosine: the paper's padded-mean pooling matches transformers", "[codebert]") {

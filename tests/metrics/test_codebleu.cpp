@@ -203,3 +203,55 @@ TEST_CASE("CodeBLEU options and CodeBERTBLEU", "[codebleu]") {
   CHECK(mtk::metrics::code_bert_bleu(0.5, -0.2) == 0.0);
   CHECK_THROWS_AS(mtk::metrics::codebleu_batch({"a"}, {"a", "b"}), mtk::Error);
 }
+
+TEST_CASE("Our S-expression writer agrees with the tree-sitter runtime's on error-free trees", "[codebleu]") {
+  // Every ManimBench reference plus token-level edits of each: the subtree strings the syntax match
+  // compares must be byte-identical whichever writer produced them.
+  CodeBleuOptions runtime;
+  runtime.runtime_sexp = true;
+  std::mt19937 rng(7);
+  size_t trees = 0, subtrees = 0;
+  for (const auto& code : manimbench_codes()) {
+    std::vector<std::string> variants = {code};
+    std::string edited = code;
+    for (int k = 0; k < 3 && !edited.empty(); ++k) {
+      size_t at = rng() % edited.size();
+      while (at > 0 && (static_cast<unsigned char>(edited[at]) & 0xC0) == 0x80) --at;  // a character boundary
+      edited.insert(at, k == 0 ? "x" : k == 1 ? "(" : ")");
+    }
+    variants.push_back(edited);
+    for (const auto& v : variants) {
+      const mtk::metrics::CodeBleuPrepared ours(v), theirs(v, runtime);
+      const auto a = ours.syntax_subtrees(), b = theirs.syntax_subtrees();
+      INFO(show(v));
+      REQUIRE(a.size() == b.size());
+      for (size_t i = 0; i < a.size(); ++i) REQUIRE(a[i] == b[i]);
+      ++trees;
+      subtrees += a.size();
+    }
+  }
+  CHECK(trees >= 800);
+  CHECK(subtrees > 40000);
+}
+
+TEST_CASE("CodeBLEU n-gram counts past 65536 distinct tokens (the byte-string key path)", "[codebleu]") {
+  // Token ids pack four to a 64-bit key below 2^16 distinct tokens; more take the byte-string keys.
+  std::string big, half;
+  for (int i = 0; i < 35000; ++i) {
+    const std::string line = "v" + std::to_string(i) + " = w" + std::to_string(i) + "\n";
+    big += line;
+    if (i % 2 == 0) half += line;
+  }
+  const auto self = mtk::metrics::codebleu(big, big);
+  CHECK(self.ngram_match == Approx(1.0).margin(1e-12));
+  CHECK(self.weighted_ngram_match == Approx(1.0).margin(1e-12));
+  CHECK(self.syntax_match == Approx(1.0).margin(1e-12));
+  // Every hypothesis n-gram that lies within one line ("vK = wK") also occurs in the reference: the
+  // unigram precision is 1; n-grams across lines of the halved code mostly do not.
+  mtk::metrics::CodeBleuStats st = mtk::metrics::codebleu_stats(mtk::metrics::CodeBleuPrepared(big),
+                                                                mtk::metrics::CodeBleuPrepared(half));
+  CHECK(st.ngram_num[0] == st.ngram_den[0]);
+  CHECK(st.ngram_den[0] == 3 * 17500);
+  CHECK(st.ngram_num[2] == 17500);  // the "vK = wK" trigrams
+  CHECK(st.weighted_den[0] == Approx(0.2 * 105000));
+}

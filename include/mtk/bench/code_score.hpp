@@ -18,8 +18,6 @@ namespace mtk::bench {
 using CodeCosineFn =
     std::function<std::optional<double>(const std::string& reference, const std::string& hypothesis, std::string* why)>;
 
-// The cosine source used today: none (the CodeBERT encoder is not wired in yet).
-CodeCosineFn code_cosine_unavailable();
 // The CodeBERT cosine (the paper's padded-mean pooling) from microsoft/codebert-base in `dir`
 // ("" = models/codebert-base, fetched by scripts/fetch_models.sh codebert); without the weights
 // every call reports them unavailable with the fix, and CBB is not computed.

@@ -46,6 +46,10 @@ struct CodeBleuOptions {
   bool zero_dataflow_as_one = true;
   enum class SetOrder { cpython_hashseed0, sorted };
   SetOrder set_order = SetOrder::cpython_hashseed0;
+  // Subtree strings of error-free trees are written by our own writer (the runtime's ts_node_string
+  // formats every node through snprintf); true uses the runtime's writer for every tree (the test
+  // that the two agree on all ManimBench code sets it).
+  bool runtime_sexp = false;
 };
 
 struct CodeBleuResult {
@@ -77,6 +81,8 @@ class CodeBleuPrepared {
   CodeBleuPrepared(CodeBleuPrepared&&) noexcept;
   CodeBleuPrepared& operator=(CodeBleuPrepared&&) noexcept;
   const Impl& impl() const { return *impl_; }
+  // The S-expressions of the subtrees the syntax match compares (every node with children).
+  std::vector<std::string_view> syntax_subtrees() const;
 
  private:
   std::unique_ptr<Impl> impl_;
@@ -94,6 +100,11 @@ CodeBleuResult codebleu(const CodeBleuPrepared& reference, const CodeBleuPrepare
 std::vector<CodeBleuResult> codebleu_batch(const std::vector<std::string>& references,
                                            const std::vector<std::string>& hypotheses,
                                            const CodeBleuOptions& opt = {}, unsigned threads = 0);
+// The statistics of many pairs (each distinct code analysed once): per-pair results through
+// codebleu_from_stats(), the corpus score through their sum.
+std::vector<CodeBleuStats> codebleu_batch_stats(const std::vector<std::string>& references,
+                                                const std::vector<std::string>& hypotheses,
+                                                const CodeBleuOptions& opt = {}, unsigned threads = 0);
 // The package's corpus score over many pairs: calc_codebleu(references, hypotheses, lang="python").
 CodeBleuResult corpus_codebleu(const std::vector<std::string>& references, const std::vector<std::string>& hypotheses,
                                const CodeBleuOptions& opt = {}, unsigned threads = 0);
