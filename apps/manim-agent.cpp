@@ -62,6 +62,8 @@ int main(int argc, char** argv) {
                                                "directory), streamed to stdout");
     gen->add_option("--model,-m", gen_model, "smollm2, gemma3, a .gguf file or a Hugging Face model directory")
         ->capture_default_str();
+    std::string gen_adapter, serve_adapter;
+    gen->add_option("--adapter", gen_adapter, "LoRA adapter: a peft directory or a llama.cpp .gguf");
     gen->add_option("--prompt,-p", prompt, "the prompt (or the user message with --chat)");
     gen->add_option("--prompt-file,-f", prompt_file, "read the prompt from this file")->check(CLI::ExistingFile);
     gen->add_flag("--chat", chat, "wrap the prompt in the model's chat template as a user turn");
@@ -92,6 +94,8 @@ int main(int argc, char** argv) {
                                           "references, visual similarity");
     run->add_option("--model,-m", rn.model, "local model (smollm2, gemma3, .gguf, HF dir), or the model name "
                                             "sent to --base-url")->capture_default_str();
+    run->add_option("--adapter", rn.adapter, "LoRA adapter on the local model: a peft directory or a llama.cpp "
+                                             ".gguf (manim-train writes both: runs/<name>/adapter, adapter.gguf)");
     run->add_option("--base-url", rn.base_url, "OpenAI-compatible server (e.g. http://127.0.0.1:8080/v1); "
                                                "default: run --model in-process");
     run->add_option("--api-key-env", rn.api_key_env, "environment variable holding the API key")->capture_default_str();
@@ -141,6 +145,7 @@ int main(int argc, char** argv) {
                                               "endpoint (POST /v1/chat/completions, GET /v1/models, GET /health)");
     serve->add_option("--model,-m", serve_model, "smollm2, gemma3, a .gguf file or a Hugging Face directory")
         ->capture_default_str();
+    serve->add_option("--adapter", serve_adapter, "LoRA adapter: a peft directory or a llama.cpp .gguf");
     serve->add_option("--host", so.host, "address to listen on")->capture_default_str();
     serve->add_option("--port", so.port, "port (0 = any free port, printed at start)")->capture_default_str();
     serve->add_option("--name", so.model_name, "model name reported to clients (default: the model's file name)");
@@ -153,7 +158,9 @@ int main(int argc, char** argv) {
     if (*serve) {
       mtk::llm::LanguageModel::Options lo;
       lo.threads = serve_threads;
-      std::shared_ptr<const mtk::llm::LanguageModel> lm = mtk::llm::LanguageModel::load(serve_model, lo);
+      auto loaded = mtk::llm::LanguageModel::load(serve_model, lo);
+      if (!serve_adapter.empty()) loaded->load_adapter(serve_adapter);
+      std::shared_ptr<const mtk::llm::LanguageModel> lm = std::move(loaded);
       if (so.model_name.empty()) so.model_name = std::filesystem::path(lm->path()).stem().string();
       std::shared_ptr<mtk::agent::ChatBackend> backend = mtk::agent::make_local_backend(lm);
       mtk::agent::ChatServer server(backend, so);
@@ -195,6 +202,7 @@ int main(int argc, char** argv) {
       if (!chat_format.empty()) lo.chat_format = mtk::llm::chat_format_from_string(chat_format);
       const auto t0 = std::chrono::steady_clock::now();
       auto lm = mtk::llm::LanguageModel::load(gen_model, lo);
+      if (!gen_adapter.empty()) lm->load_adapter(gen_adapter);
       const auto t1 = std::chrono::steady_clock::now();
       std::string text = prompt;
       if (chat) {

@@ -7,6 +7,7 @@
 #include "mtk/build_info.hpp"
 #include "mtk/core/app.hpp"
 #include "mtk/core/config.hpp"
+#include "mtk/core/log.hpp"
 #include "mtk/core/progress.hpp"
 #include "mtk/train/sft.hpp"
 
@@ -15,6 +16,8 @@ int main(int argc, char** argv) {
     CLI::App app{"manim-train: fine-tune small models to write Manim code"};
     app.set_version_flag("--version", std::string("manim-train ") + mtk::build::kVersion);
     app.require_subcommand(1);
+    std::string log_level = "info";
+    app.add_option("--log-level", log_level, "trace, debug, info, warn, error or off")->capture_default_str();
     std::string config_path;
     std::vector<std::string> sets;
     bool resume = false;
@@ -24,15 +27,17 @@ int main(int argc, char** argv) {
     sft->add_option("--set", sets, "override a config key: --set lr=1e-4 --set lora.r=16 (repeatable)");
     sft->add_flag("--resume", resume, "continue from the newest checkpoint in output_dir");
     CLI11_PARSE(app, argc, argv);
+    mtk::init_logging(log_level);
 
     if (sft->parsed()) {
       auto j = mtk::config::load_file(config_path);
       mtk::config::apply_overrides(j, sets);
       const mtk::train::SftConfig cfg = mtk::train::sft_config_from_json(j);
       const mtk::train::SftResult r = mtk::train::run_sft(cfg, resume);
-      std::printf("sft: %d/%d steps in %s (%.0f tokens/s); best validation loss %.4f at step %d; adapter in %s/adapter\n",
+      std::printf("sft: %d/%d steps in %s (%.0f tokens/s); best validation loss %.4f at step %d; adapter in "
+                  "%s/adapter (peft) and %s/adapter.gguf (llama.cpp)\n",
                   r.steps, r.total_steps, mtk::format_duration(r.train_wall_s).c_str(), r.tokens_per_s,
-                  r.best_val_loss, r.best_step, cfg.output_dir.c_str());
+                  r.best_val_loss, r.best_step, cfg.output_dir.c_str(), cfg.output_dir.c_str());
     }
     return 0;
   });

@@ -38,6 +38,7 @@ json config_json(const RunOptions& o, const std::string& backend, const std::str
   return json{{"backend", backend},
               {"model", o.base_url.empty() ? o.model : o.model},
               {"base_url", o.base_url},
+              {"adapter", o.adapter},
               {"strategy", to_string(a.strategy)},
               {"rounds", a.rounds},
               {"doc_rewrite", a.doc_rewrite},
@@ -101,6 +102,9 @@ RunSummary run_agent(const RunOptions& opt) {
     retriever = std::make_shared<Retriever>(idx, opt.retriever);
   }
   std::unique_ptr<ChatBackend> backend;
+  if (!opt.base_url.empty() && !opt.adapter.empty())
+    throw Error("--adapter applies to a local model, not to --base-url", "load the adapter in the server instead "
+                "(manim-agent serve --adapter, llama-server --lora)");
   if (!opt.base_url.empty()) {
     HttpBackendOptions h;
     h.base_url = opt.base_url;
@@ -113,7 +117,9 @@ RunSummary run_agent(const RunOptions& opt) {
   } else {
     llm::LanguageModel::Options lo;
     lo.threads = opt.threads;
-    std::shared_ptr<const llm::LanguageModel> lm = llm::LanguageModel::load(opt.model, lo);
+    auto model = llm::LanguageModel::load(opt.model, lo);
+    if (!opt.adapter.empty()) model->load_adapter(opt.adapter);
+    std::shared_ptr<const llm::LanguageModel> lm = std::move(model);
     backend = make_local_backend(lm);
   }
   Agent agent(*backend, renderer, prompts, opt.agent, retriever);
@@ -131,6 +137,10 @@ RunSummary run_agent(const RunOptions& opt) {
   for (const auto* st : {&prompts.generate, &prompts.fix, &prompts.doc_rewrite, &prompts.doc_fix})
     base_key.field(st->system).field(st->user);
   if (retriever) base_key.field(retriever->index().manim_version());
+  if (!opt.adapter.empty()) {  // the adapter's weights, not only its path, decide the answers
+    const stdfs::path ad(opt.adapter);
+    base_key.field(sha256_file_hex((stdfs::is_directory(ad) ? ad / "adapter_model.safetensors" : ad).string()));
+  }
   const std::string config_key = base_key.hex();
   auto task_key = [&](const data::Task& t) { return sha256_hex(config_key + "\n" + t.id + "\n" + t.description); };
 

@@ -331,7 +331,7 @@ const Model& LanguageModel::model() const { return *impl_->model; }
 Model& LanguageModel::mutable_model() { return *impl_->model; }
 
 void LanguageModel::load_adapter(const std::string& dir) {
-  impl_->model->set_adapter(dir.empty() ? nullptr : LoraSet::load_peft(dir, *impl_->model));
+  impl_->model->set_adapter(dir.empty() ? nullptr : LoraSet::load(dir, *impl_->model));
 }
 const Tokenizer& LanguageModel::tokenizer() const { return *impl_->tok; }
 const ChatTemplateSpec& LanguageModel::chat_template() const { return impl_->chat; }

@@ -15,6 +15,8 @@
 
 #include "mtk/core/error.hpp"
 #include "mtk/core/fs.hpp"
+#include "mtk/llm/gguf.hpp"
+#include "mtk/llm/gguf_write.hpp"
 #include "mtk/llm/lora_torch.hpp"
 #include "mtk/llm/model.hpp"
 #include "mtk/llm/safetensors.hpp"
@@ -36,6 +38,12 @@ const Weight& slot_weight(const LayerWeights& L, LoraSlot s) {
     case LoraSlot::down: return L.down;
   }
   return L.q;
+}
+
+// llama.cpp's tensor names of the seven projections.
+const char* const kGgufSlotNames[kLoraSlots] = {"attn_q", "attn_k", "attn_v", "attn_output", "ffn_gate", "ffn_up", "ffn_down"};
+std::string gguf_lora_name(int64_t layer, int slot, bool is_a) {
+  return "blk." + std::to_string(layer) + "." + kGgufSlotNames[slot] + (is_a ? ".weight.lora_a" : ".weight.lora_b");
 }
 
 std::string peft_name(int64_t layer, LoraSlot s, bool is_a) {
@@ -63,6 +71,7 @@ std::unique_ptr<LoraSet::Impl> empty_impl(const Model& model, const LoraConfig& 
   impl->cfg = cfg;
   const ModelConfig& c = model.config();
   impl->n_layers = c.n_layers;
+  impl->arch = c.arch;
   for (const auto& t : cfg.targets) impl->active[static_cast<int>(lora_slot_from_name(t))] = true;
   impl->A.assign(static_cast<size_t>(c.n_layers), std::vector<at::Tensor>(kLoraSlots));
   impl->B = impl->A;
@@ -308,6 +317,82 @@ std::shared_ptr<LoraSet> LoraSet::load_peft(const std::string& dir, const Model&
       }
     }
   return set;
+}
+
+void LoraSet::save_gguf(const std::string& path) const {
+  const Impl& m = *impl_;
+  GgufWriter w;
+  w.kv_string("general.architecture", m.arch)
+      .kv_string("general.type", "adapter")
+      .kv_string("general.name", "manim-train LoRA")
+      .kv_string("adapter.type", "lora")
+      .kv_f32("adapter.lora.alpha", static_cast<float>(m.cfg.alpha));
+  for (int64_t i = 0; i < m.n_layers; ++i)
+    for (int s = 0; s < kLoraSlots; ++s) {
+      if (!m.active[s]) continue;
+      for (bool is_a : {true, false}) {
+        const at::Tensor t = (is_a ? m.A : m.B)[static_cast<size_t>(i)][static_cast<size_t>(s)]
+                                 .detach().to(at::kCPU, at::kFloat).contiguous();
+        w.tensor_f32(gguf_lora_name(i, s, is_a), {t.size(0), t.size(1)}, t.data_ptr<float>());
+      }
+    }
+  std::filesystem::path p(path);
+  if (p.has_parent_path()) std::filesystem::create_directories(p.parent_path());
+  w.write(path);
+}
+
+std::shared_ptr<LoraSet> LoraSet::load_gguf(const std::string& path, const Model& model) {
+  const GgufFile f = GgufFile::open(path);
+  const std::string fix = "pass a LoRA adapter GGUF written for this base (manim-train's adapter.gguf or llama.cpp's "
+                          "convert_lora_to_gguf.py)";
+  if (f.get_string("general.type", "") != "adapter" || f.get_string("adapter.type", "") != "lora")
+    throw Error(path + " is not a LoRA adapter (general.type \"" + f.get_string("general.type", "") +
+                    "\", adapter.type \"" + f.get_string("adapter.type", "") + "\")",
+                fix);
+  const std::string arch = f.get_string("general.architecture", "");
+  if (arch != model.config().arch)
+    throw Error(path + " is an adapter for a " + arch + " model, the base is " + model.config().arch, fix);
+  LoraConfig c;
+  c.targets.clear();
+  int r = 0;
+  for (int s = 0; s < kLoraSlots; ++s)
+    if (const GgufTensor* a = f.find_tensor(gguf_lora_name(0, s, true))) {
+      c.targets.push_back(kSlotNames[s]);
+      if (a->dims.size() == 2) r = static_cast<int>(a->dims[1]);
+    }
+  if (c.targets.empty() || r <= 0) throw Error(path + " has no LoRA tensors for layer 0", fix);
+  c.r = r;
+  c.alpha = f.get_f32("adapter.lora.alpha", 0.0f);
+  if (c.alpha == 0.0) c.alpha = r;  // llama.cpp: no alpha means a scale of 1
+  std::shared_ptr<LoraSet> set(new LoraSet());
+  set->impl_ = empty_impl(model, c);
+  Impl& m = *set->impl_;
+  for (int64_t i = 0; i < m.n_layers; ++i)
+    for (int s = 0; s < kLoraSlots; ++s) {
+      if (!m.active[s]) continue;
+      const Weight& w = slot_weight(model.weights().layers[static_cast<size_t>(i)], static_cast<LoraSlot>(s));
+      for (bool is_a : {true, false}) {
+        const std::string name = gguf_lora_name(i, s, is_a);
+        const GgufTensor* t = f.find_tensor(name);
+        if (!t) throw Error(path + ": tensor " + name + " is missing", fix);
+        // GGUF dims are reversed: lora_a is [in, r], lora_b [r, out].
+        const std::vector<int64_t> want = is_a ? std::vector<int64_t>{r, w.in} : std::vector<int64_t>{w.out, r};
+        if (t->dims.size() != 2 || static_cast<int64_t>(t->dims[1]) != want[0] ||
+            static_cast<int64_t>(t->dims[0]) != want[1])
+          throw Error(path + ": tensor " + name + " has the wrong shape for this base", fix);
+        const std::vector<float> v = dequantize_tensor(*t, 1);
+        (is_a ? m.A : m.B)[static_cast<size_t>(i)][static_cast<size_t>(s)] =
+            at::from_blob(const_cast<float*>(v.data()), want, at::kFloat).to(model.device(), model.dtype()).clone();
+      }
+    }
+  return set;
+}
+
+std::shared_ptr<LoraSet> LoraSet::load(const std::string& path, const Model& model) {
+  if (std::filesystem::is_directory(path)) return load_peft(path, model);
+  if (!std::filesystem::exists(path))
+    throw Error("adapter " + path + " does not exist", "pass a peft adapter directory or a LoRA .gguf file");
+  return load_gguf(path, model);
 }
 
 }  // namespace mtk::llm

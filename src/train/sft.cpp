@@ -563,6 +563,7 @@ SftResult run_sft_examples(const SftConfig& cfg, llm::Model& model, const std::v
         st.best_val = rec.val_loss;
         st.best_step = st.step;
         lora->save_peft((out / "best").string(), base_model_name);
+        lora->save_gguf((out / "best" / "adapter.gguf").string());
       }
     }
     const double mem = rss_mb();
@@ -597,7 +598,10 @@ SftResult run_sft_examples(const SftConfig& cfg, llm::Model& model, const std::v
   res.tokens_per_s = res.train_wall_s > 0 ? tokens_total / res.train_wall_s : 0;
   res.best_val_loss = st.best_val;
   res.best_step = st.best_step;
-  if (!res.crashed) lora->save_peft((out / "adapter").string(), base_model_name);
+  if (!res.crashed) {
+    lora->save_peft((out / "adapter").string(), base_model_name);
+    lora->save_gguf((out / "adapter.gguf").string());  // for llama.cpp (--lora) and manim-agent --adapter
+  }
   // The whole run's history, from metrics.jsonl.
   res.history.clear();
   std::istringstream in(fs::read_file(out / "metrics.jsonl"));

@@ -1,8 +1,14 @@
 // `manim-agent run` as a library call: output folder, transcripts, resume.
+// libtorch's headers (through mtk/llm) define glog's CHECK: they come before Catch, whose CHECK must win.
+#include "mtk/llm/generate.hpp"
+#include "mtk/llm/lora.hpp"
+#include "mtk/llm/model.hpp"
+
 #include <catch2/catch.hpp>
 #include <filesystem>
 #include <nlohmann/json.hpp>
 
+#include "../llm/peer.hpp"
 #include "background.hpp"
 #include "mtk/agent/run.hpp"
 #include "mtk/core/fs.hpp"
@@ -74,4 +80,34 @@ TEST_CASE("run: bad requests are clear errors", "[agent][run]") {
   o.task.clear();
   o.ids = {"nope"};
   CHECK_THROWS_WITH(mtk::agent::run_agent(o), Catch::Contains("task id 'nope'"));
+  o.ids.clear();
+  o.adapter = "runs/x/adapter.gguf";
+  CHECK_THROWS_WITH(mtk::agent::run_agent(o), Catch::Contains("--adapter applies to a local model"));
+}
+
+TEST_CASE("manim-agent generate --adapter: a peft directory and its GGUF export answer alike", "[agent][adapter]") {
+  // The peft fixture (tests/train/fixtures/peft_smollm2: transformers + peft, r=2 on q/k/v of SmolLM2)
+  // and the same adapter exported as a llama.cpp LoRA GGUF give the same greedy text on the base;
+  // without an adapter the text differs (the adapter moves the logits by several units).
+  const auto fix = mtk::fs::project_root() / "tests/train/fixtures/peft_smollm2/adapter";
+  const auto dir = mtk::fs::make_temp_dir(stdfs::temp_directory_path(), "mtk-adapter-");
+  const std::string gguf = (dir / "adapter.gguf").string();
+  {
+    auto lm = mtk::llm::LanguageModel::load(mtk::test::smollm2_path().string());
+    lm->load_adapter(fix.string());
+    lm->model().adapter()->save_gguf(gguf);
+  }
+  const std::string exe = (stdfs::read_symlink("/proc/self/exe").parent_path() / "manim-agent").string();
+  auto gen = [&](const std::string& adapter) {
+    std::string cmd = mtk::test::quote(exe) + " generate -m " + mtk::test::quote(mtk::test::smollm2_path().string()) +
+                      " --chat -p 'Draw a blue circle with Manim.' -n 24 -t 0 --threads 2";
+    if (!adapter.empty()) cmd += " --adapter " + mtk::test::quote(adapter);
+    return mtk::test::run_checked(cmd + " 2>/dev/null");
+  };
+  const std::string base = gen(""), with_peft = gen(fix.string()), with_gguf = gen(gguf);
+  INFO("base: " << base << "\npeft: " << with_peft << "\ngguf: " << with_gguf);
+  CHECK(with_peft == with_gguf);
+  CHECK(with_peft != base);
+  CHECK(with_peft.size() > 10);
+  stdfs::remove_all(dir);
 }

@@ -4,6 +4,9 @@ speed on the same GGUF file.
   llamacpp_eval.py logits MODEL.gguf  < prompts.json   -> [[float, ...], ...]
       last-position logits (float32 as printed by repr) of each prompt, given as a list of token-id
       lists (no BOS added here: the caller passes exactly the ids to evaluate)
+  llamacpp_eval.py logits MODEL.gguf --lora ADAPTER.gguf < prompts.json
+      the same with a LoRA adapter applied at scale 1 (llama_adapter_lora_init +
+      llama_set_adapters_lora: what `llama-cli --lora ADAPTER.gguf` does)
   llamacpp_eval.py greedy MODEL.gguf N < prompts.json  -> [{"tokens": [id, ...], "margins": [...]}, ...]
       N greedy tokens after each prompt (argmax of the logits, end-of-generation tokens included:
       generation does not stop at them), and at each step the gap between the largest and the
@@ -74,10 +77,19 @@ def clear(ctx):
     L.llama_memory_clear(L.llama_get_memory(ctx), True)
 
 
-def cmd_logits(path):
+def cmd_logits(path, lora=None):
     prompts = json.load(sys.stdin)
     n_ctx = max(len(p) for p in prompts) + 8
-    _, ctx, n_vocab = load(path, n_ctx)
+    model, ctx, n_vocab = load(path, n_ctx)
+    if lora:
+        adapter = L.llama_adapter_lora_init(model, lora.encode())
+        if not adapter:
+            raise SystemExit(f"llama.cpp could not load the LoRA adapter {lora}")
+        adapters = (ctypes.POINTER(ctypes.c_void_p) * 1)(adapter)
+        scales = (ctypes.c_float * 1)(1.0)
+        rc = L.llama_set_adapters_lora(ctx, adapters, 1, scales)
+        if rc != 0:
+            raise SystemExit(f"llama_set_adapters_lora failed ({rc})")
     out = []
     for p in prompts:
         clear(ctx)
@@ -139,7 +151,9 @@ def cmd_bench(path, prompt_len, new_tokens, batch, threads):
 
 def main():
     a = sys.argv[1:]
-    if len(a) >= 2 and a[0] == "logits":
+    if len(a) == 4 and a[0] == "logits" and a[2] == "--lora":
+        cmd_logits(a[1], a[3])
+    elif len(a) >= 2 and a[0] == "logits":
         cmd_logits(a[1])
     elif len(a) >= 3 and a[0] == "greedy":
         cmd_greedy(a[1], int(a[2]))

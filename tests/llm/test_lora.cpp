@@ -12,6 +12,7 @@
 #include <nlohmann/json.hpp>
 #include <random>
 
+#include "mtk/core/error.hpp"
 #include "mtk/core/fs.hpp"
 #include "mtk/llm/generate.hpp"
 #include "mtk/llm/lora.hpp"
@@ -196,4 +197,97 @@ TEST_CASE("a peft adapter for SmolLM2 gives transformers + peft's logits on our 
   lm->load_adapter("");
   CHECK(lm->model().adapter() == nullptr);
   CHECK(at::equal(lm->model().forward(toks, nullptr, true).view({-1}), base));
+}
+
+TEST_CASE("the GGUF LoRA export loads in llama.cpp and moves its logits as ours", "[lora][llamacpp][parity]") {
+  // The peft fixture adapter (transformers + peft, r=2 on q/k/v) loaded by us, exported as a llama.cpp
+  // LoRA GGUF, read back exactly, then applied by llama.cpp (llama_adapter_lora_init) to the same
+  // SmolLM2 Q4_1 file. llama.cpp quantises activations to 8 bits, so its logits differ from ours by
+  // the base parity gap (test_llamacpp_parity.cpp); the adapter's effect on them must match ours.
+  mtk::test::require_python_modules("llama_cpp, numpy");
+  const auto fix = mtk::fs::project_root() / "tests/train/fixtures/peft_smollm2";
+  const auto exp = nlohmann::json::parse(mtk::fs::read_file(fix / "expected.json"));
+  const std::string model_path = mtk::test::smollm2_path().string();
+  auto lm = LanguageModel::load(model_path);
+  const std::vector<int64_t> ids = exp["ids"].get<std::vector<int64_t>>();
+  const at::Tensor toks = at::tensor(ids, at::kLong).view({1, -1});
+  c10::InferenceMode g;
+  const at::Tensor base = lm->model().forward(toks, nullptr, true).view({-1});
+  lm->load_adapter(fix.string() + "/adapter");
+  const at::Tensor adapted = lm->model().forward(toks, nullptr, true).view({-1});
+
+  const auto dir = mtk::fs::make_temp_dir(std::filesystem::temp_directory_path(), "mtk-lora-gguf-");
+  const std::string gguf = (dir / "adapter.gguf").string();
+  lm->model().adapter()->save_gguf(gguf);
+  {  // exact round trip through our reader, and the same logits
+    auto back = LoraSet::load_gguf(gguf, lm->model());
+    CHECK(back->config().r == 2);
+    CHECK(back->config().alpha == lm->model().adapter()->config().alpha);
+    const auto p1 = lora_parameters(*lm->model().adapter()), p2 = lora_parameters(*back);
+    REQUIRE(p1.size() == p2.size());
+    for (size_t i = 0; i < p1.size(); ++i) CHECK(at::equal(p1[i], p2[i]));
+    lm->load_adapter(gguf);
+    CHECK(at::equal(lm->model().forward(toks, nullptr, true).view({-1}), adapted));
+  }
+
+  const std::vector<std::vector<int64_t>> prompts = {ids};
+  const auto t_base = mtk::test::run_peer_json("llamacpp_eval.py", "logits " + mtk::test::quote(model_path), prompts);
+  const auto t_lora = mtk::test::run_peer_json(
+      "llamacpp_eval.py", "logits " + mtk::test::quote(model_path) + " --lora " + mtk::test::quote(gguf), prompts);
+  const std::vector<float> tb = t_base[0].get<std::vector<float>>(), tl = t_lora[0].get<std::vector<float>>();
+  REQUIRE(static_cast<int64_t>(tb.size()) >= base.numel());
+  const int64_t n = base.numel();
+  const float* ob = base.data_ptr<float>();
+  const float* oa = adapted.data_ptr<float>();
+  double ours_change = 0, their_change = 0, effect_gap = 0, dot = 0, n1 = 0, n2 = 0, level_gap = 0;
+  for (int64_t k = 0; k < n; ++k) {
+    const double d_ours = oa[k] - ob[k], d_theirs = tl[static_cast<size_t>(k)] - tb[static_cast<size_t>(k)];
+    ours_change = std::max(ours_change, std::abs(d_ours));
+    their_change = std::max(their_change, std::abs(d_theirs));
+    effect_gap = std::max(effect_gap, std::abs(d_ours - d_theirs));
+    level_gap = std::max(level_gap, std::abs(static_cast<double>(oa[k]) - tl[static_cast<size_t>(k)]));
+    dot += d_ours * d_theirs;
+    n1 += d_ours * d_ours;
+    n2 += d_theirs * d_theirs;
+  }
+  const double corr = dot / std::sqrt(n1 * n2);
+  WARN("LoRA GGUF in llama.cpp: the adapter moves logits by up to " << ours_change << " (ours) / " << their_change
+                                                                    << " (llama.cpp); max |effect gap| " << effect_gap
+                                                                    << ", cosine of the effects " << corr
+                                                                    << ", max |adapted logits ours - llama.cpp| "
+                                                                    << level_gap);
+  CHECK(ours_change > 1.0);
+  CHECK(their_change > 0.5 * ours_change);  // llama.cpp applied it (a missing adapter moves nothing)
+  CHECK(corr > 0.99);
+  CHECK(level_gap < 1.5);  // the base parity bound of test_llamacpp_parity.cpp
+  std::filesystem::remove_all(dir);
+}
+
+TEST_CASE("LoRA GGUF import: clear errors for files that are not adapters for this base", "[lora]") {
+  auto m = Model::load(mtk::test::smollm2_path().string());
+  const auto dir = mtk::fs::make_temp_dir(std::filesystem::temp_directory_path(), "mtk-lora-bad-");
+  // The base model itself is a GGUF but no adapter.
+  try {
+    (void)LoraSet::load(mtk::test::smollm2_path().string(), *m);
+    FAIL("a base model was accepted as an adapter");
+  } catch (const mtk::Error& e) {
+    CHECK(std::string(e.what()).find("is not a LoRA adapter") != std::string::npos);
+  }
+  // An adapter for another architecture.
+  auto set = LoraSet::create(*m, LoraConfig{}, 3);
+  set->impl().arch = "qwen2";
+  set->save_gguf((dir / "qwen.gguf").string());
+  try {
+    (void)LoraSet::load((dir / "qwen.gguf").string(), *m);
+    FAIL("an adapter for another architecture was accepted");
+  } catch (const mtk::Error& e) {
+    CHECK(std::string(e.what()).find("for a qwen2 model") != std::string::npos);
+  }
+  try {
+    (void)LoraSet::load((dir / "missing.gguf").string(), *m);
+    FAIL("a missing adapter was accepted");
+  } catch (const mtk::Error& e) {
+    CHECK(std::string(e.what()).find("does not exist") != std::string::npos);
+  }
+  std::filesystem::remove_all(dir);
 }

@@ -27,6 +27,7 @@ struct RunOptions {
   double request_timeout_s = 600;
   int max_retries = 4;
   int threads = 0;                     // local model: CPU threads (0 = all)
+  std::string adapter;                 // local model: LoRA adapter (peft directory or llama.cpp .gguf)
   // Tasks: a single description, or a dataset split.
   std::string task;
   std::string dataset;                 // samples, manimbench or a JSONL path

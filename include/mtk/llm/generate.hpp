@@ -110,10 +110,10 @@ class LanguageModel {
   std::vector<Generation> generate(const std::vector<std::string>& prompts, const GenerateOptions& opt,
                                    const StreamCallback& on_text = {}) const;
 
-  // Attaches a peft LoRA adapter directory (adapter_config.json + adapter_model.safetensors, as
-  // manim-train or peft write it; lora.hpp) on top of the base; "" detaches. Throws mtk::Error
-  // when the adapter does not fit the model.
-  void load_adapter(const std::string& dir);
+  // Attaches a LoRA adapter on top of the base: a peft directory (adapter_config.json +
+  // adapter_model.safetensors) or a llama.cpp LoRA .gguf, as manim-train or peft/llama.cpp write
+  // them (lora.hpp); "" detaches. Throws mtk::Error when the adapter does not fit the model.
+  void load_adapter(const std::string& path);
 
  private:
   LanguageModel();

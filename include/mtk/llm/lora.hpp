@@ -6,7 +6,7 @@
 // train. Initialisation as peft's default: A Kaiming-uniform (a = sqrt(5), i.e. U(-1/sqrt(in),
 // 1/sqrt(in))) from the seed, B zeros, so a fresh adapter leaves the model unchanged.
 //
-// Export/import (save_peft/load_peft): a peft directory, adapter_config.json +
+// Export/import: save_gguf/load_gguf for llama.cpp (below); save_peft/load_peft, a peft directory, adapter_config.json +
 // adapter_model.safetensors (float32) with tensors named
 // "base_model.model.model.layers.<i>.self_attn.q_proj.lora_A.weight" (mlp.gate_proj etc.), which
 // peft's PeftModel.from_pretrained loads on top of the Hugging Face base. GGUF llama bases store
@@ -52,6 +52,14 @@ class LoraSet {
   // Writes adapter_config.json + adapter_model.safetensors into dir (created), atomically per file.
   // base_model names the base in adapter_config.json (base_model_name_or_path).
   void save_peft(const std::string& dir, const std::string& base_model) const;
+  // A llama.cpp LoRA adapter (llama_adapter_lora_init, llama-cli --lora): GGUF with general.type
+  // "adapter", general.architecture of the base, adapter.type "lora", adapter.lora.alpha, and per
+  // layer float32 tensors blk.<i>.<attn_q|attn_k|attn_v|attn_output|ffn_gate|ffn_up|ffn_down>.weight
+  // .lora_a (A, [r, in]) and .lora_b (B, [out, r]), rows in the GGUF base's order. Atomic.
+  void save_gguf(const std::string& path) const;
+  static std::shared_ptr<LoraSet> load_gguf(const std::string& path, const Model& model);
+  // A peft directory (load_peft) or a .gguf adapter file (load_gguf).
+  static std::shared_ptr<LoraSet> load(const std::string& path, const Model& model);
 
   struct Impl;
   Impl& impl() { return *impl_; }

@@ -13,6 +13,7 @@ struct Weight;
 
 struct LoraSet::Impl {
   LoraConfig cfg;
+  std::string arch;  // the base's architecture ("llama", ...), for the GGUF export
   int64_t n_layers = 0;
   bool active[kLoraSlots] = {};
   // Per layer and slot: A [r, in], B [out, r] (undefined when the slot has no adapter).
