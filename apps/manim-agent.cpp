@@ -128,7 +128,7 @@ int main(int argc, char** argv) {
     run->add_option("--seed", rn.agent.sampling.seed, "sampling seed")->capture_default_str();
     run->add_option("--threads", rn.threads, "local model CPU threads (0 = all)")->capture_default_str();
     run->add_option("--timeout", rn.render_timeout_s, "render wall-clock limit, seconds")->capture_default_str();
-    run->add_option("--parallel,-j", rn.parallel, "tasks in flight at once (renders overlap generation)")
+    run->add_option("--parallel,-j", rn.parallel, "tasks in flight at once (renders overlap generation; a local model generates their greedy answers as one batch)")
         ->capture_default_str();
     run->add_option("--out,-o", rn.out_dir, "output folder")->capture_default_str();
     run->add_flag("--no-resume", no_resume, "run every task again");
@@ -140,7 +140,7 @@ int main(int argc, char** argv) {
     // serve
     std::string serve_model = "smollm2";
     mtk::agent::ServeOptions so;
-    int serve_threads = 0;
+    int serve_threads = 0, serve_batch = 8;
     auto* serve = app.add_subcommand("serve", "Serve a local model over an OpenAI-compatible chat-completions "
                                               "endpoint (POST /v1/chat/completions, GET /v1/models, GET /health)");
     serve->add_option("--model,-m", serve_model, "smollm2, gemma3, a .gguf file or a Hugging Face directory")
@@ -151,6 +151,8 @@ int main(int argc, char** argv) {
     serve->add_option("--name", so.model_name, "model name reported to clients (default: the model's file name)");
     serve->add_option("--max-tokens", so.default_max_tokens, "max_tokens when a request has none")->capture_default_str();
     serve->add_option("--threads", serve_threads, "CPU threads (0 = all)")->capture_default_str();
+    serve->add_option("--batch", serve_batch, "concurrent greedy requests generated as one batch (1 = one at a time)")
+        ->capture_default_str();
 
     CLI11_PARSE(app, argc, argv);
     mtk::init_logging(log_level);
@@ -162,7 +164,7 @@ int main(int argc, char** argv) {
       if (!serve_adapter.empty()) loaded->load_adapter(serve_adapter);
       std::shared_ptr<const mtk::llm::LanguageModel> lm = std::move(loaded);
       if (so.model_name.empty()) so.model_name = std::filesystem::path(lm->path()).stem().string();
-      std::shared_ptr<mtk::agent::ChatBackend> backend = mtk::agent::make_local_backend(lm);
+      std::shared_ptr<mtk::agent::ChatBackend> backend = mtk::agent::make_local_backend(lm, serve_batch);
       mtk::agent::ChatServer server(backend, so);
       const int port = server.bind();
       std::printf("listening on http://%s:%d/v1 (model %s)\n", so.host.c_str(), port, so.model_name.c_str());

@@ -120,7 +120,7 @@ RunSummary run_agent(const RunOptions& opt) {
     auto model = llm::LanguageModel::load(opt.model, lo);
     if (!opt.adapter.empty()) model->load_adapter(opt.adapter);
     std::shared_ptr<const llm::LanguageModel> lm = std::move(model);
-    backend = make_local_backend(lm);
+    backend = make_local_backend(lm, int(std::max(1u, opt.parallel)));
   }
   Agent agent(*backend, renderer, prompts, opt.agent, retriever);
 

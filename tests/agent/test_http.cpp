@@ -9,6 +9,7 @@
 #include <catch2/catch.hpp>
 #include <chrono>
 #include <filesystem>
+#include <thread>
 #include <nlohmann/json.hpp>
 
 #include "../llm/peer.hpp"
@@ -211,4 +212,35 @@ TEST_CASE("http backend against llama-cpp-python's OpenAI-compatible server", "[
   // llama.cpp applies the same chat template and tokenizer as our runtime: same prompt length.
   auto lm = mtk::llm::LanguageModel::load(model.string());
   CHECK(r.prompt_tokens == int(lm->encode_prompt(lm->chat_prompt(kHello)).size()));
+}
+
+TEST_CASE("local backend: concurrent greedy requests are batched and answer as alone", "[agent][batch]") {
+  // Four threads ask at once (max_batch 4): one batched generation, each answer equal to the one
+  // the same request gets alone; a sampled request (temperature > 0) is never batched.
+  auto lm = mtk::llm::LanguageModel::load(mtk::test::smollm2_path().string());
+  std::shared_ptr<const mtk::llm::LanguageModel> shared = std::move(lm);
+  auto alone = mtk::agent::make_local_backend(shared, 1);
+  auto batched = mtk::agent::make_local_backend(shared, 4, 5.0);  // waits until all four are queued
+  mtk::agent::SamplingParams p;
+  p.max_tokens = 16;
+  p.temperature = 0;
+  const std::vector<std::string> asks = {"Name a shape.", "Write a Python comment.", "Say hello in French.",
+                                         "Count to five."};
+  std::vector<mtk::agent::ChatReply> want, got(asks.size());
+  for (const auto& a : asks) want.push_back(alone->chat({{"user", a}}, p));
+  std::vector<std::thread> threads;
+  for (size_t i = 0; i < asks.size(); ++i)
+    threads.emplace_back([&, i] { got[i] = batched->chat({{"user", asks[i]}}, p); });
+  for (auto& t : threads) t.join();
+  for (size_t i = 0; i < asks.size(); ++i) {
+    INFO(asks[i]);
+    CHECK(got[i].text == want[i].text);
+    CHECK(got[i].completion_tokens == want[i].completion_tokens);
+    CHECK(got[i].batch_size == 4);
+    CHECK(want[i].batch_size == 1);
+  }
+  mtk::agent::SamplingParams sampled = p;
+  sampled.temperature = 0.7;
+  sampled.seed = 5;
+  CHECK(batched->chat({{"user", asks[0]}}, sampled).batch_size == 1);
 }

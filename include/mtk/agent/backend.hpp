@@ -32,6 +32,7 @@ struct ChatReply {
   int prompt_tokens = 0, completion_tokens = 0;
   double latency_s = 0;
   int attempts = 1;           // HTTP: requests made (retries + 1)
+  int batch_size = 1;         // local: requests generated together with this one (itself included)
 };
 
 class ChatBackend {
@@ -42,8 +43,11 @@ class ChatBackend {
   virtual std::string describe() const = 0;  // "local:models/x.gguf", "http://host:port/v1 (model)"
 };
 
-// The in-process runtime. Calls are serialised (one generation at a time).
-std::unique_ptr<ChatBackend> make_local_backend(std::shared_ptr<const llm::LanguageModel> model);
+// The in-process runtime. Greedy calls made concurrently (up to max_batch, gathered for at most
+// batch_wait_s) are generated as one batch; sampled calls (temperature > 0) one at a time, so a
+// seeded sample never depends on its batch companions. max_batch 1: every call alone.
+std::unique_ptr<ChatBackend> make_local_backend(std::shared_ptr<const llm::LanguageModel> model, int max_batch = 1,
+                                                double batch_wait_s = 0.05);
 
 struct HttpBackendOptions {
   std::string base_url = "http://127.0.0.1:8080/v1";  // the part before /chat/completions

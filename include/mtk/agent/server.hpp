@@ -6,7 +6,8 @@
 //                               answered with one server-sent event holding the whole reply
 //   GET  /v1/models            the served model
 //   GET  /health               {"status": "ok"}
-// Requests are answered one at a time by the backend (the local runtime serialises them).
+// Requests are handled on the HTTP server's worker threads; the local runtime generates concurrent
+// greedy requests as one batch (make_local_backend's max_batch) and sampled ones one at a time.
 #include <memory>
 #include <string>
 
