@@ -4,6 +4,8 @@
 #include <ATen/ATen.h>
 #include <ATen/Parallel.h>
 #include <c10/core/InferenceMode.h>
+#include <torch/csrc/autograd/autograd.h>
+#include <torch/csrc/autograd/custom_function.h>
 
 #include <dlfcn.h>
 
@@ -305,6 +307,70 @@ at::Tensor Model::output_logits(const at::Tensor& x) const {
   return logits;
 }
 
+// One decoder layer run without recording its graph; backward re-runs it with autograd on and
+// differentiates the recomputed output (gradient checkpointing). The model and the tables outlive
+// the backward pass (a training step holds them).
+struct LayerCheckpoint : public torch::autograd::Function<LayerCheckpoint> {
+  // The RoPE tables and masks of the pass (some undefined), passed by pointer: autograd inputs
+  // must be defined tensors.
+  struct Tables {
+    at::Tensor cos, sin, cos_l, sin_l, mask, mask_l;
+  };
+  static torch::autograd::variable_list forward(torch::autograd::AutogradContext* ctx, const at::Tensor& x,
+                                                at::TensorList params, const Model* m, int64_t i,
+                                                const Tables* t) {
+    torch::autograd::variable_list saved = {x};
+    saved.insert(saved.end(), params.begin(), params.end());
+    ctx->save_for_backward(saved);
+    ctx->saved_data["model"] = static_cast<int64_t>(reinterpret_cast<intptr_t>(m));
+    ctx->saved_data["layer"] = i;
+    for (const auto& [k, v] : {std::pair<const char*, const at::Tensor*>{"cos", &t->cos}, {"sin", &t->sin},
+                               {"cos_l", &t->cos_l}, {"sin_l", &t->sin_l}, {"mask", &t->mask}, {"mask_l", &t->mask_l}})
+      if (v->defined()) ctx->saved_data[k] = *v;
+    at::NoGradGuard no_grad;
+    return {m->layer(i, x.detach(), t->cos, t->sin, t->cos_l, t->sin_l, t->mask, t->mask_l, nullptr, 0)};
+  }
+  static torch::autograd::variable_list backward(torch::autograd::AutogradContext* ctx,
+                                                 torch::autograd::variable_list grads) {
+    const auto saved = ctx->get_saved_variables();
+    const Model* m = reinterpret_cast<const Model*>(static_cast<intptr_t>(ctx->saved_data["model"].toInt()));
+    auto tensor = [&](const char* k) {
+      auto it = ctx->saved_data.find(k);
+      return it == ctx->saved_data.end() ? at::Tensor() : it->second.toTensor();
+    };
+    const at::Tensor x = saved[0].detach().requires_grad_(true);
+    torch::autograd::variable_list inputs = {x};
+    for (size_t k = 1; k < saved.size(); ++k) inputs.push_back(saved[k]);
+    at::Tensor y;
+    {
+      at::AutoGradMode grad_on(true);
+      y = m->layer(ctx->saved_data["layer"].toInt(), x, tensor("cos"), tensor("sin"), tensor("cos_l"), tensor("sin_l"),
+                   tensor("mask"), tensor("mask_l"), nullptr, 0);
+    }
+    auto g = torch::autograd::grad({y}, inputs, {grads[0]}, false, false, true);
+    // One gradient per forward input: x, each adapter tensor, then none for the model, the layer
+    // index and the tables.
+    torch::autograd::variable_list out = g;
+    for (int k = 0; k < 3; ++k) out.emplace_back();
+    return out;
+  }
+};
+
+namespace {
+// The adapter tensors of layer i (the inputs whose gradients a checkpointed layer returns).
+torch::autograd::variable_list layer_parameters(const LoraSet* set, int64_t i) {
+  torch::autograd::variable_list out;
+  if (!set) return out;
+  const auto& m = set->impl();
+  for (int s = 0; s < kLoraSlots; ++s)
+    if (m.active[s]) {
+      out.push_back(m.A[static_cast<size_t>(i)][static_cast<size_t>(s)]);
+      out.push_back(m.B[static_cast<size_t>(i)][static_cast<size_t>(s)]);
+    }
+  return out;
+}
+}  // namespace
+
 // Embedding and decoder layers (before the final norm); appends to the cache when given.
 at::Tensor Model::trunk(const at::Tensor& tokens_in, KvCache* cache) const {
   const ModelConfig& c = cfg_;
@@ -336,7 +402,12 @@ at::Tensor Model::trunk(const at::Tensor& tokens_in, KvCache* cache) const {
 
   at::Tensor x = w_.embed.rows(tokens);  // [B, n, H]
   if (c.embed_scale) x = x * std::sqrt(static_cast<double>(c.hidden));
-  for (int64_t i = 0; i < c.n_layers; ++i) x = layer(i, x, cos, sin, cos_l, sin_l, mask, mask_l, cache, start);
+  const bool ckpt = grad_ckpt_ && !cache && at::GradMode::is_enabled();
+  // Kept alive with the graph: each checkpointed layer saves the tables it needs for its backward.
+  const LayerCheckpoint::Tables tables{cos, sin, cos_l, sin_l, mask, mask_l};
+  for (int64_t i = 0; i < c.n_layers; ++i)
+    x = ckpt ? LayerCheckpoint::apply(x, at::TensorList(layer_parameters(lora_.get(), i)), this, i, &tables)[0]
+             : layer(i, x, cos, sin, cos_l, sin_l, mask, mask_l, cache, start);
   if (cache) cache->length = start + n;
   return x;
 }

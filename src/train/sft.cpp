@@ -63,6 +63,7 @@ json to_json(const SftConfig& c) {
   j["dtype"] = c.dtype;
   j["crash_after_step"] = c.crash_after_step;
   j["shuffle"] = c.shuffle;
+  j["gradient_checkpointing"] = c.gradient_checkpointing;
   j["init_adapter"] = c.init_adapter;
   j["lora"] = {{"r", c.lora.r}, {"alpha", c.lora.alpha}, {"dropout", c.lora.dropout}, {"targets", c.lora.targets}};
   return j;
@@ -115,6 +116,7 @@ SftConfig sft_config_from_json(const json& j) {
     get("dtype", c.dtype);
     get("crash_after_step", c.crash_after_step);
     get("shuffle", c.shuffle);
+    get("gradient_checkpointing", c.gradient_checkpointing);
     get("init_adapter", c.init_adapter);
     if (j.contains("lora")) {
       const json& l = j["lora"];
@@ -378,7 +380,9 @@ SftResult run_sft_examples(const SftConfig& cfg, llm::Model& model, const std::v
   const json resolved = to_json(cfg);
   // The settings that shape the run must match on resume.
   auto shape_of = [](json j) {
-    for (const char* k : {"crash_after_step", "threads", "output_dir", "eval_every", "save_every", "keep_last"}) j.erase(k);
+    for (const char* k : {"crash_after_step", "threads", "output_dir", "eval_every", "save_every", "keep_last",
+                          "gradient_checkpointing"})
+      j.erase(k);
     return j;
   };
   if (resume && stdfs::exists(out / "config.json")) {
@@ -404,6 +408,7 @@ SftResult run_sft_examples(const SftConfig& cfg, llm::Model& model, const std::v
                  lora->config().alpha);
   }
   model.set_adapter(lora);
+  model.set_gradient_checkpointing(cfg.gradient_checkpointing);
   std::vector<at::Tensor> params = llm::lora_parameters(*lora);
   std::vector<at::Tensor> m1, m2;
   for (const auto& p : params) {

@@ -130,7 +130,14 @@ class Model {
   bool llamacpp_numerics() const { return llamacpp_numerics_; }
   void set_llamacpp_numerics(bool on) { llamacpp_numerics_ = on; }
 
+  // Gradient checkpointing: under autograd without a cache, each decoder layer keeps only its
+  // input; its activations are recomputed in the backward pass (the same operations, so the same
+  // gradients) for a peak memory of about one layer's activations instead of all of them.
+  bool gradient_checkpointing() const { return grad_ckpt_; }
+  void set_gradient_checkpointing(bool on) { grad_ckpt_ = on; }
+
  private:
+  friend struct LayerCheckpoint;
   Model() = default;
   at::Tensor layer(int64_t i, const at::Tensor& x, const at::Tensor& cos, const at::Tensor& sin,
                    const at::Tensor& cos_local, const at::Tensor& sin_local, const at::Tensor& mask,
@@ -142,6 +149,7 @@ class Model {
   ModelWeights w_;
   std::shared_ptr<const LoraSet> lora_;
   bool llamacpp_numerics_ = false;
+  bool grad_ckpt_ = false;
 };
 
 // Loads a Hugging Face model directory (config.json + safetensors), mapping its tensor names with

@@ -29,7 +29,8 @@
 // Run folder <output_dir>: config.json (the resolved configuration), metrics.jsonl and
 // metrics.csv (one row per step: step, epoch, loss, lr, grad_norm, tokens, completion_tokens,
 // tokens_per_s, step_time_s, rss_mb, val_loss or null), checkpoint-<step>/ (the last keep_last),
-// best/ and adapter/ (peft adapter directories, see lora.hpp).
+// best/ and adapter/ (peft adapter directories, see lora.hpp, each with the same adapter as a
+// llama.cpp LoRA GGUF: best/adapter.gguf, adapter.gguf).
 //
 // Checkpoints (every save_every steps and at the end): trainer_tensors.safetensors (adapter
 // tensors and AdamW moments, float32 exact) and trainer_state.json (step, scheduler, RNG state,
@@ -81,6 +82,9 @@ struct SftConfig {
   // Testing: stop abruptly (no checkpoint, as a kill would) after this step; 0: never.
   int crash_after_step = 0;
   bool shuffle = true;       // reshuffle the examples each epoch (false: dataset order)
+  // Recompute each layer's activations in the backward pass (llm::Model::set_gradient_checkpointing):
+  // less memory, about one more forward pass of time, the same losses and gradients.
+  bool gradient_checkpointing = false;
   std::string init_adapter;  // a peft adapter directory to start from ("" : a fresh adapter)
   llm::LoraConfig lora;
 };
