@@ -17,6 +17,7 @@
 #include "mtk/core/error.hpp"
 #include "mtk/llm/gguf.hpp"
 #include "mtk/llm/llamacpp_numerics.hpp"
+#include "mtk/llm/nf4.hpp"
 #include "mtk/llm/lora_torch.hpp"
 #include "mtk/llm/qmatmul.hpp"
 #include "mtk/llm/quant.hpp"
@@ -127,6 +128,7 @@ at::Tensor parallel_linear(const at::Tensor& x2d, int64_t out, const RowsOf& row
 
 at::Tensor Weight::dequantized() const {
   if (dense.defined()) return dense;
+  if (nf4_packed.defined()) return nf4_dequantize({nf4_packed, nf4_absmax}, out, in);
   at::Tensor out_t = at::empty({out, in}, at::kFloat);
   dequantize_rows(type, blocks->data(), out_t.data_ptr<float>(), static_cast<size_t>(out), static_cast<size_t>(in));
   return out_t;
@@ -135,6 +137,10 @@ at::Tensor Weight::dequantized() const {
 at::Tensor Weight::linear(const at::Tensor& x, const at::Tensor& bias) const {
   // Training: the base is frozen, the gradient goes to x only (lora.cpp).
   if (x.requires_grad() && at::GradMode::is_enabled()) return frozen_linear(*this, x, bias);
+  if (nf4_packed.defined()) {
+    const at::Tensor w = dequantized().to(x.scalar_type());
+    return bias.defined() ? at::linear(x, w, bias) : at::linear(x, w);
+  }
   const int64_t rows = x.numel() / in;
   const bool cpu_f32 = x.device().is_cpu() && x.scalar_type() == at::kFloat;
   if (dense.defined() && (!cpu_f32 || rows <= kQmatmulMaxRows || x.requires_grad() || dense.requires_grad()))
@@ -427,7 +433,7 @@ std::unique_ptr<Model> Model::from_tensors(ModelConfig cfg, const TensorSource& 
   else if (opt.dtype != "f32") throw Error("unknown dtype '" + opt.dtype + "'", "use f32, bf16 or f16");
   at::Device dev(opt.device);
 
-  const bool keep_blocks = opt.keep_quantized && dev.is_cpu() && dt == at::kFloat;
+  const bool keep_blocks = opt.keep_quantized && opt.quantize.empty() && dev.is_cpu() && dt == at::kFloat;
   auto fetch = [&](const std::string& name, std::vector<int64_t> shape, bool required) -> Weight {
     Weight t = get(name);
     if (!t.defined()) {
@@ -491,6 +497,19 @@ std::unique_ptr<Model> Model::from_tensors(ModelConfig cfg, const TensorSource& 
     L.gate = load_w(p + "ffn_gate.weight", {F, H});
     L.up = load_w(p + "ffn_up.weight", {F, H});
     L.down = load_w(p + "ffn_down.weight", {H, F});
+    if (opt.quantize == "nf4") {
+      for (Weight* x : {&L.q, &L.k, &L.v, &L.o, &L.gate, &L.up, &L.down}) {
+        if (!x->dense.defined() || x->dense.numel() % 64 != 0) continue;
+        const Nf4Blocks q = nf4_quantize(x->dense);
+        x->nf4_packed = q.packed;
+        x->nf4_absmax = q.absmax;
+        x->out = x->dense.size(0);
+        x->in = x->dense.size(1);
+        x->dense = at::Tensor();
+      }
+    } else if (!opt.quantize.empty()) {
+      throw Error("unknown quantisation '" + opt.quantize + "'", "use quantize \"nf4\" or leave it empty");
+    }
     w.layers.push_back(std::move(L));
   }
   return m;

@@ -64,6 +64,7 @@ json to_json(const SftConfig& c) {
   j["crash_after_step"] = c.crash_after_step;
   j["shuffle"] = c.shuffle;
   j["gradient_checkpointing"] = c.gradient_checkpointing;
+  j["quantize"] = c.quantize;
   j["init_adapter"] = c.init_adapter;
   j["lora"] = {{"r", c.lora.r}, {"alpha", c.lora.alpha}, {"dropout", c.lora.dropout}, {"targets", c.lora.targets}};
   return j;
@@ -117,6 +118,7 @@ SftConfig sft_config_from_json(const json& j) {
     get("crash_after_step", c.crash_after_step);
     get("shuffle", c.shuffle);
     get("gradient_checkpointing", c.gradient_checkpointing);
+    get("quantize", c.quantize);
     get("init_adapter", c.init_adapter);
     if (j.contains("lora")) {
       const json& l = j["lora"];
@@ -632,6 +634,7 @@ SftResult run_sft_examples(const SftConfig& cfg, llm::Model& model, const std::v
 SftResult run_sft(const SftConfig& cfg, bool resume) {
   llm::LanguageModel::Options o;
   o.dtype = cfg.dtype;
+  o.quantize = cfg.quantize;
   auto lm = llm::LanguageModel::load(cfg.model, o);
   const auto tasks = data::load_dataset(cfg.dataset, "train");
   return run_sft(cfg, lm->mutable_model(), lm->tokenizer(), lm->chat_template(), tasks, resume, cfg.model);

@@ -34,8 +34,10 @@ struct Weight {
   std::shared_ptr<const std::vector<uint8_t>> blocks;  // null when dense only
   GgmlType type = GgmlType::F32;
   int64_t out = 0, in = 0;
+  // NF4 (nf4.hpp): packed indices and block maxima, on the model's device; undefined otherwise.
+  at::Tensor nf4_packed, nf4_absmax;
 
-  bool defined() const { return dense.defined() || blocks != nullptr; }
+  bool defined() const { return dense.defined() || blocks != nullptr || nf4_packed.defined(); }
   int64_t numel() const { return out * in; }
   at::Tensor dequantized() const;  // the dense matrix (decoded from the blocks when needed)
   // x [..., in] -> [..., out] (+ bias when defined).
@@ -80,6 +82,10 @@ struct LoadOptions {
   // products, f16 KV cache, ggml's flash attention and GELU table; llamacpp_numerics.hpp) instead
   // of computing exactly in float32. For parity with llama.cpp; inference only.
   bool llamacpp_numerics = false;
+  // "nf4": quantise the seven projections of every layer of a dense model (safetensors, or a
+  // GGUF whose blocks are dequantised) to NF4 at load, as QLoRA's bitsandbytes base (nf4.hpp);
+  // "" keeps them as loaded.
+  std::string quantize;
 };
 
 // Returns the weight stored under a GGUF-style name ("blk.0.attn_q.weight"), a matrix shaped as

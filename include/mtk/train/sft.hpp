@@ -85,6 +85,9 @@ struct SftConfig {
   // Recompute each layer's activations in the backward pass (llm::Model::set_gradient_checkpointing):
   // less memory, about one more forward pass of time, the same losses and gradients.
   bool gradient_checkpointing = false;
+  // "nf4": the base's layer projections quantised to NF4 at load (QLoRA's 4-bit base for a
+  // safetensors model; llm/nf4.hpp); "": as the file stores them (GGUF blocks stay quantised).
+  std::string quantize;
   std::string init_adapter;  // a peft adapter directory to start from ("" : a fresh adapter)
   llm::LoraConfig lora;
 };
