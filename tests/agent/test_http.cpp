@@ -26,8 +26,6 @@ namespace {
 
 std::string test_server_script() { return (stdfs::path(__FILE__).parent_path() / "openai_test_server.py").string(); }
 
-stdfs::path build_dir() { return stdfs::read_symlink("/proc/self/exe").parent_path(); }
-
 HttpBackendOptions opts_for(int port) {
   HttpBackendOptions o;
   o.base_url = "http://127.0.0.1:" + std::to_string(port) + "/v1";
@@ -126,7 +124,7 @@ TEST_CASE("http backend: bad URLs and refused connections are clear errors", "[a
 
 TEST_CASE("manim-agent serve answers like the in-process model", "[agent][http][serve]") {
   const auto model = mtk::test::smollm2_path();
-  BackgroundProcess srv({(build_dir() / "manim-agent").string(), "--log-level", "warn", "serve", "--model",
+  BackgroundProcess srv({(mtk::test::build_dir() / "manim-agent").string(), "--log-level", "warn", "serve", "--model",
                          model.string(), "--port", "0", "--name", "smol", "--threads", "1"},
                         "listening on http://127.0.0.1:");
   const int port = srv.port_after("http://127.0.0.1:");

@@ -97,7 +97,7 @@ TEST_CASE("manim-agent generate --adapter: a peft directory and its GGUF export 
     lm->load_adapter(fix.string());
     lm->model().adapter()->save_gguf(gguf);
   }
-  const std::string exe = (stdfs::read_symlink("/proc/self/exe").parent_path() / "manim-agent").string();
+  const std::string exe = (mtk::test::build_dir() / "manim-agent").string();
   auto gen = [&](const std::string& adapter) {
     std::string cmd = mtk::test::quote(exe) + " generate -m " + mtk::test::quote(mtk::test::smollm2_path().string()) +
                       " --chat -p 'Draw a blue circle with Manim.' -n 24 -t 0 --threads 2";

@@ -140,7 +140,7 @@ TEST_CASE("manim-bench code-score on two files", "[code_score]") {
   const auto a = f.dir / "a.py", b = f.dir / "b.py";
   mtk::fs::atomic_write(a, f.tasks[1].code);
   mtk::fs::atomic_write(b, f.hyp[f.tasks[1].id]);
-  const std::string exe = (stdfs::read_symlink("/proc/self/exe").parent_path() / "manim-bench").string();
+  const std::string exe = (mtk::test::build_dir() / "manim-bench").string();
   REQUIRE(stdfs::exists(exe));
   const std::string out = mtk::test::run_checked(mtk::test::quote(exe) + " code-score " + mtk::test::quote(a.string()) +
                                                  " " + mtk::test::quote(b.string()) + " --codebert " +

@@ -49,6 +49,9 @@ inline std::string run_checked(const std::string& cmd) {
   return out;
 }
 
+// The build directory (the running test binary's), where the programs are.
+inline stdfs::path build_dir() { return stdfs::read_symlink("/proc/self/exe").parent_path(); }
+
 // A file under models/; FAILs with the fetch command when it is missing.
 inline stdfs::path model_path(const std::string& file, const std::string& fetch_name) {
   const stdfs::path p = mtk::fs::project_root() / "models" / file;

@@ -22,7 +22,7 @@ using nlohmann::json;
 namespace {
 
 std::vector<std::string> sft_args(const stdfs::path& out) {
-  const std::string exe = (stdfs::read_symlink("/proc/self/exe").parent_path() / "manim-train").string();
+  const std::string exe = (mtk::test::build_dir() / "manim-train").string();
   std::vector<std::string> a = {exe, "--log-level", "warn", "sft", "--config",
                                 (mtk::fs::project_root() / "configs/sft/smollm2-135m.json").string()};
   for (const char* s : {"max_length=400", "batch_size=1", "grad_accum=1", "max_train_examples=4",
