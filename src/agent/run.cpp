@@ -133,7 +133,11 @@ RunSummary run_agent(const RunOptions& opt) {
   cfg["prompts"] = prompts.dir.string();
   fs::atomic_write(out / "config.json", cfg.dump(2) + "\n");
   Sha256 base_key;
-  base_key.field(cfg.dump());
+  {  // --limit only selects tasks: a run extended from 25 to 100 tasks resumes the first 25
+    json keyed = cfg;
+    keyed.erase("limit");
+    base_key.field(keyed.dump());
+  }
   for (const auto* st : {&prompts.generate, &prompts.fix, &prompts.doc_rewrite, &prompts.doc_fix})
     base_key.field(st->system).field(st->user);
   if (retriever) base_key.field(retriever->index().manim_version());

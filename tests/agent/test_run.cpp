@@ -62,6 +62,13 @@ TEST_CASE("run: a dataset split with transcripts, videos and a resumable results
   auto again = mtk::agent::run_agent(o);
   CHECK(again.resumed == 2);
   CHECK(again.llm_calls == 4);  // the totals come from the results file
+  // --limit only selects tasks: a shorter (or longer) run over the same split reuses what is done.
+  o.limit = 1;
+  auto fewer = mtk::agent::run_agent(o);
+  CHECK(fewer.tasks == 1);
+  CHECK(fewer.resumed == 1);
+  CHECK(fewer.llm_calls == 2);
+  o.limit = 2;
   // A different strategy setting is a different run: its tasks are not taken from the old results.
   o.agent.rounds = 1;
   o.resume = true;
