@@ -10,6 +10,9 @@
 #include <cmath>
 #include <cstring>
 #include <limits>
+#if defined(__x86_64__)
+#include <immintrin.h>
+#endif
 
 #include "mtk/core/error.hpp"
 #include "mtk/llm/model.hpp"
@@ -19,6 +22,15 @@ namespace mtk::llm::lcn {
 namespace {
 
 inline float f16r(float x) { return static_cast<float>(c10::Half(x)); }
+
+bool cpu_has_avx512() {
+#if defined(__x86_64__)
+  static const bool has = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512dq");
+  return has;
+#else
+  return false;
+#endif
+}
 
 // Round half to even, as the SIMD round-to-nearest and ggml's nearest_int both do.
 inline int round_even(float v) { return static_cast<int>(std::nearbyint(v)); }
@@ -59,8 +71,24 @@ void quant_block_q8k(const float* x, float* out) {
   for (int j = 0; j < 256; ++j) out[j] = d * static_cast<float>(std::min(127, round_even(iscale * x[j])));
 }
 
+// The sum ggml_vec_soft_max_f32 returns for 8 lanes (AVX2 horizontal add order).
+inline float hsum8(const float* v) {
+  float t[4];
+  for (int l = 0; l < 4; ++l) t[l] = v[l + 4] + v[l];
+  const float u0 = t[0] + t[2], u1 = t[1] + t[3];
+  return u0 + u1;
+}
+
+// GCC's _mm512_reduce_add_ps: halves, then quarters, then lanes 0+2 and 1+3, then their sum.
+inline float hsum16(const float* v) {
+  float t3[8], t6[4];
+  for (int l = 0; l < 8; ++l) t3[l] = v[l + 8] + v[l];
+  for (int l = 0; l < 4; ++l) t6[l] = t3[l + 4] + t3[l];
+  return (t6[0] + t6[2]) + (t6[1] + t6[3]);
+}
+
 // ggml_vec_dot_f16 on AVX2: 4 accumulators of 8 lanes, fused multiply-adds, then ggml's reduction.
-float dot_f16_lanes(const float* x, const float* y, int64_t n) {
+float dot_f16_lanes_avx2(const float* x, const float* y, int64_t n) {
   float acc[4][8] = {};
   const int64_t np = n - n % 32;
   for (int64_t i = 0; i < np; i += 32)
@@ -74,19 +102,34 @@ float dot_f16_lanes(const float* x, const float* y, int64_t n) {
   float t0[4];
   for (int l = 0; l < 4; ++l) t0[l] = a[l] + a[l + 4];
   double sum = static_cast<float>((t0[0] + t0[1]) + (t0[2] + t0[3]));
-  for (int64_t i = np; i < n; ++i) sum += static_cast<double>(x[i]) * y[i];
+  for (int64_t i = np; i < n; ++i) sum += static_cast<double>(x[i] * y[i]);
   return static_cast<float>(sum);
 }
 
-// The sum ggml_vec_soft_max_f32 returns for 8 lanes (AVX2 horizontal add order).
-inline float hsum8(const float* v) {
-  float t[4];
-  for (int l = 0; l < 4; ++l) t[l] = v[l + 4] + v[l];
-  const float u0 = t[0] + t[2], u1 = t[1] + t[3];
-  return u0 + u1;
+// The same with AVX-512: 4 accumulators of 16 lanes, summed pairwise (0+2, 1+3, then 0+1) and
+// reduced as GCC's _mm512_reduce_add_ps does (halves, quarters, then lanes 0+2, 1+3 and their sum).
+float dot_f16_lanes_avx512(const float* x, const float* y, int64_t n) {
+  float acc[4][16] = {};
+  const int64_t np = n - n % 64;
+  for (int64_t i = 0; i < np; i += 64)
+    for (int j = 0; j < 4; ++j)
+      for (int l = 0; l < 16; ++l) acc[j][l] = std::fma(x[i + 16 * j + l], y[i + 16 * j + l], acc[j][l]);
+  float a[16];
+  for (int l = 0; l < 16; ++l) {
+    const float a0 = acc[0][l] + acc[2][l], a1 = acc[1][l] + acc[3][l];
+    a[l] = a0 + a1;
+  }
+  double sum = hsum16(a);
+  for (int64_t i = np; i < n; ++i) sum += static_cast<double>(x[i] * y[i]);
+  return static_cast<float>(sum);
 }
 
 }  // namespace
+
+Tap& debug_tap() {
+  static Tap tap;
+  return tap;
+}
 
 GgmlType vec_dot_type(GgmlType t) {
   switch (t) {
@@ -140,7 +183,272 @@ at::Tensor quantize_activations(GgmlType t, const at::Tensor& x) {
   return out;
 }
 
+namespace {
+
+// One output of a Q4_1 x Q8_1 or Q8_0 x Q8_0 product (the weight row unpacked to int8 with its
+// scales d and, for Q4_1, minima m): see exact_linear. The same body twice, the second compiled for
+// FMA hardware (the fused multiply-adds are explicit, so both give the same bits).
+#define MTK_LCN_BLOCK_DOT_BODY                                                                        \
+  float acc[8] = {0, 0, 0, 0, 0, 0, 0, 0};                                                           \
+  float summs = 0;                                                                                   \
+  for (int64_t b = 0; b < nb; ++b) {                                                                 \
+    const int8_t* w = wq + b * 32;                                                                   \
+    const int8_t* q = xq + b * 32;                                                                   \
+    const float dd = dw[b] * xd[b];                                                                  \
+    for (int l = 0; l < 8; ++l) {                                                                    \
+      const int s = w[4 * l] * q[4 * l] + w[4 * l + 1] * q[4 * l + 1] + w[4 * l + 2] * q[4 * l + 2] +  \
+                    w[4 * l + 3] * q[4 * l + 3];                                                     \
+      acc[l] = __builtin_fmaf(dd, static_cast<float>(s), acc[l]);                                    \
+    }                                                                                                \
+    if (mw) summs = __builtin_fmaf(mw[b], xs[b], summs);                                             \
+  }                                                                                                  \
+  return hsum8(acc) + summs;
+
+float block_dot_rows(const int8_t* wq, const float* dw, const float* mw, const int8_t* xq, const float* xd,
+                     const float* xs, int64_t nb) {
+  MTK_LCN_BLOCK_DOT_BODY
+}
+#if defined(__x86_64__)
+// AVX2: ggml's own instruction sequence for these blocks (unsigned x signed byte pairs, then pairs of
+// pairs: 8 lanes of 4 consecutive products; Q8_0 weights through the sign trick).
+__attribute__((target("avx2,fma"))) float block_dot_rows_fma(const int8_t* wq, const float* dw, const float* mw,
+                                                             const int8_t* xq, const float* xd, const float* xs,
+                                                             int64_t nb) {
+  __m256 acc = _mm256_setzero_ps();
+  const __m256i ones = _mm256_set1_epi16(1);
+  float summs = 0;
+  for (int64_t b = 0; b < nb; ++b) {
+    const __m256i w = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(wq + b * 32));
+    const __m256i q = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(xq + b * 32));
+    const __m256i pairs = mw ? _mm256_maddubs_epi16(w, q) : _mm256_maddubs_epi16(_mm256_sign_epi8(w, w), _mm256_sign_epi8(q, w));
+    const __m256 lanes = _mm256_cvtepi32_ps(_mm256_madd_epi16(ones, pairs));
+    acc = _mm256_fmadd_ps(_mm256_set1_ps(dw[b] * xd[b]), lanes, acc);
+    if (mw) summs = __builtin_fmaf(mw[b], xs[b], summs);
+  }
+  alignas(32) float a[8];
+  _mm256_store_ps(a, acc);
+  return hsum8(a) + summs;
+}
+bool fma_cpu() {
+  static const bool has = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+  return has;
+}
+#else
+float block_dot_rows_fma(const int8_t* wq, const float* dw, const float* mw, const int8_t* xq, const float* xd,
+                         const float* xs, int64_t nb) {
+  MTK_LCN_BLOCK_DOT_BODY
+}
+bool fma_cpu() { return false; }
+#endif
+#undef MTK_LCN_BLOCK_DOT_BODY
+
+// ggml's block dot products for Q4_1 x Q8_1 and Q8_0 x Q8_0 (vec_dot and llamafile's tinyBLAS on x86 agree):
+// per block 8 lanes of 4 consecutive integer products, each lane accumulated as fma(d_w * d_x, lane, acc);
+// the 8 lanes summed in the AVX horizontal order; for Q4_1 the minimum's term m * s summed on the side.
+// Exact to the last bit when the activations are quantised exactly as ggml quantises them.
+at::Tensor exact_linear(const Weight& w, const at::Tensor& x) {
+  const int64_t in = w.in, out = w.out, nb = in / 32;
+  const at::Tensor xc = x.contiguous();
+  const int64_t rows = xc.numel() / in;
+  const bool q41 = w.type == GgmlType::Q4_1;
+  const size_t bb = q41 ? 20 : 34;
+  // Activations as ggml's Q8_1 / Q8_0 blocks.
+  std::vector<int8_t> xq(static_cast<size_t>(rows * in));
+  std::vector<float> xd(static_cast<size_t>(rows * nb)), xs(static_cast<size_t>(rows * nb));
+  const float* xp = xc.data_ptr<float>();
+  at::parallel_for(0, rows * nb, 16, [&](int64_t i0, int64_t i1) {
+    for (int64_t i = i0; i < i1; ++i) {
+      const float* xb = xp + i * 32;
+      float amax = 0;
+      for (int j = 0; j < 32; ++j) amax = std::max(amax, std::fabs(xb[j]));
+      const float d = amax / 127.f;
+      const float id = amax != 0.0f ? 127.f / amax : 0.0f;
+      int sum = 0;
+      for (int j = 0; j < 32; ++j) {
+        const int q = round_even(xb[j] * id);
+        xq[static_cast<size_t>(i * 32 + j)] = static_cast<int8_t>(q);
+        sum += q;
+      }
+      xd[static_cast<size_t>(i)] = f16r(d);
+      xs[static_cast<size_t>(i)] = f16r(d * static_cast<float>(sum));
+    }
+  });
+  auto shape = x.sizes().vec();
+  shape.back() = out;
+  at::Tensor y = at::empty(shape, at::kFloat);
+  float* yp = y.data_ptr<float>();
+  const uint8_t* wb = w.blocks->data();
+  at::parallel_for(0, out, 8, [&](int64_t o0, int64_t o1) {
+    std::vector<int8_t> wq(static_cast<size_t>(in));
+    std::vector<float> dw(static_cast<size_t>(nb)), mw(static_cast<size_t>(nb));
+    for (int64_t o = o0; o < o1; ++o) {
+      // The weight row unpacked once for all activation rows.
+      for (int64_t b = 0; b < nb; ++b) {
+        const uint8_t* blk = wb + static_cast<size_t>(o * nb + b) * bb;
+        uint16_t h;
+        std::memcpy(&h, blk, 2);
+        dw[static_cast<size_t>(b)] = fp16_to_fp32(h);
+        int8_t* w = wq.data() + b * 32;
+        if (q41) {
+          std::memcpy(&h, blk + 2, 2);
+          mw[static_cast<size_t>(b)] = fp16_to_fp32(h);
+          for (int j = 0; j < 16; ++j) {
+            w[j] = static_cast<int8_t>(blk[4 + j] & 15);
+            w[j + 16] = static_cast<int8_t>(blk[4 + j] >> 4);
+          }
+        } else {
+          std::memcpy(w, blk + 2, 32);
+        }
+      }
+      for (int64_t r = 0; r < rows; ++r)
+        yp[r * out + o] = (fma_cpu() ? block_dot_rows_fma : block_dot_rows)(
+            wq.data(), dw.data(), q41 ? mw.data() : nullptr, xq.data() + r * in, xd.data() + r * nb,
+            xs.data() + r * nb, nb);
+    }
+  });
+  return y;
+}
+
+}  // namespace
+
+at::Tensor rms_norm(const at::Tensor& x_in, const at::Tensor& w_in, double eps) {
+  const at::Tensor x = x_in.to(at::kFloat).contiguous(), w = w_in.to(at::kFloat).contiguous();
+  const int64_t n = x.size(-1), rows = x.numel() / n;
+  at::Tensor y = at::empty_like(x);
+  const float* xp = x.data_ptr<float>();
+  const float* wp = w.data_ptr<float>();
+  float* yp = y.data_ptr<float>();
+  const float e = static_cast<float>(eps);
+  at::parallel_for(0, rows, 1, [&](int64_t r0, int64_t r1) {
+    for (int64_t r = r0; r < r1; ++r) {
+      const float* xr = xp + r * n;
+      double sum = 0.0;
+      for (int64_t i = 0; i < n; ++i) sum += static_cast<double>(xr[i] * xr[i]);
+      const float mean = static_cast<float>(sum / static_cast<double>(n));
+      const float scale = 1.0f / std::sqrt(mean + e);
+      for (int64_t i = 0; i < n; ++i) yp[r * n + i] = xr[i] * scale * wp[i];
+    }
+  });
+  return y.to(x_in.scalar_type());
+}
+
+std::pair<at::Tensor, at::Tensor> rope_tables(const at::Tensor& positions, float base, int64_t rope_dim,
+                                              const std::vector<float>& freq_factors, float freq_scale) {
+  const at::Tensor pos = positions.to(at::kLong).contiguous();
+  const int64_t half = rope_dim / 2, P = pos.numel();
+  at::Tensor c = at::empty({P, half}, at::kFloat), s = at::empty({P, half}, at::kFloat);
+  const int64_t* pp = pos.data_ptr<int64_t>();
+  float* cp = c.data_ptr<float>();
+  float* sp = s.data_ptr<float>();
+  const float theta_scale = std::pow(base, -2.0f / static_cast<float>(rope_dim));
+  for (int64_t r = 0; r < P; ++r) {
+    float theta = static_cast<float>(pp[r]);
+    for (int64_t i = 0; i < half; ++i) {
+      const float ff = static_cast<size_t>(i) < freq_factors.size() ? freq_factors[static_cast<size_t>(i)] : 1.0f;
+      const float t = freq_scale * (theta / ff);
+      cp[r * half + i] = std::cos(t);
+      sp[r * half + i] = std::sin(t);
+      theta *= theta_scale;
+    }
+  }
+  auto shape = positions.sizes().vec();
+  shape.push_back(1);
+  shape.push_back(half);
+  return {c.view(shape), s.view(shape)};
+}
+
+at::Tensor rope(const at::Tensor& x_in, const at::Tensor& cos_in, const at::Tensor& sin_in, int64_t rope_dim, bool neox) {
+  const at::Tensor x = x_in.to(at::kFloat).contiguous();
+  const int64_t B = x.size(0), n = x.size(1), H = x.size(2), hd = x.size(3), half = rope_dim / 2;
+  const at::Tensor cs = cos_in.to(at::kFloat).expand({B, n, 1, half}).contiguous(),
+                   sn = sin_in.to(at::kFloat).expand({B, n, 1, half}).contiguous();
+  at::Tensor y = x.clone();
+  const float* xp = x.data_ptr<float>();
+  const float* cp = cs.data_ptr<float>();
+  const float* sp = sn.data_ptr<float>();
+  float* yp = y.data_ptr<float>();
+  at::parallel_for(0, B * n, 1, [&](int64_t r0, int64_t r1) {
+    for (int64_t r = r0; r < r1; ++r)
+      for (int64_t h = 0; h < H; ++h) {
+        const float* src = xp + (r * H + h) * hd;
+        float* dst = yp + (r * H + h) * hd;
+        for (int64_t i = 0; i < half; ++i) {
+          const int64_t i0 = neox ? i : 2 * i, i1 = neox ? i + half : 2 * i + 1;
+          const float c = cp[r * half + i], s = sp[r * half + i], x0 = src[i0], x1 = src[i1];
+          dst[i0] = std::fma(x0, c, -(x1 * s));
+          dst[i1] = std::fma(x0, s, x1 * c);
+        }
+      }
+  });
+  return y.to(x_in.scalar_type());
+}
+
+namespace {
+
+inline float bits_to_float(uint32_t u) {
+  float f;
+  std::memcpy(&f, &u, 4);
+  return f;
+}
+inline uint32_t float_to_bits(float f) {
+  uint32_t u;
+  std::memcpy(&u, &f, 4);
+  return u;
+}
+
+// e^x as ggml's vector code computes it lane by lane (a polynomial in the reduced argument b
+// with n = round(x / ln 2)); the coefficients are the published ones of that approximation.
+float ggml_expf(float x, bool avx512) {
+  const float r = 0x1.8p23f;
+  const float z = std::fma(x, 0x1.715476p+0f, r);
+  const float n = z - r;
+  const float b = std::fma(-n, 0x1.7f7d1cp-20f, std::fma(-n, 0x1.62e4p-1f, x));
+  const float u = b * b;
+  const float p = std::fma(std::fma(0x1.0e4020p-7f, b, 0x1.573e2ep-5f), u, std::fma(0x1.555e66p-3f, b, 0x1.fffdb6p-2f));
+  if (avx512) {
+    if (std::fabs(n) > 192) return n <= 0 ? 0.0f : INFINITY;  // underflow to 0, overflow to infinity
+    const float j = std::fma(p, u, std::fma(0x1.ffffecp-1f, b, 1.0f));
+    return std::ldexp(j, static_cast<int>(n));
+  }
+  const float j = std::fma(p, u, 0x1.ffffecp-1f * b);
+  const uint32_t e = float_to_bits(z) << 23;
+  const float k = bits_to_float(e + float_to_bits(1.0f));
+  if (!(std::fabs(n) > 126)) return std::fma(j, k, k);
+  const uint32_t g = n <= 0 ? 0x82000000u : 0u;
+  const float s1 = bits_to_float(g + 0x7f000000u);
+  const float s2 = bits_to_float(e - g);
+  if (std::fabs(n) > 192) return s1 * s1;
+  return std::fma(s2, j, s2) * s1;
+}
+
+}  // namespace
+
+at::Tensor swiglu(const at::Tensor& g_in, const at::Tensor& u_in) {
+  const at::Tensor g = g_in.to(at::kFloat).contiguous(), u = u_in.to(at::kFloat).contiguous();
+  at::Tensor y = at::empty_like(g);
+  const int64_t n = g.size(-1), rows = g.numel() / n;
+  const bool avx512 = cpu_has_avx512();
+  const int64_t vec = n - n % (avx512 ? 16 : 8);
+  const float* gp = g.data_ptr<float>();
+  const float* up = u.data_ptr<float>();
+  float* yp = y.data_ptr<float>();
+  at::parallel_for(0, rows, 1, [&](int64_t r0, int64_t r1) {
+    for (int64_t r = r0; r < r1; ++r)
+      for (int64_t i = 0; i < n; ++i) {
+        const float x = gp[r * n + i];
+        const float e = i < vec ? ggml_expf(0.0f - x, avx512) : std::exp(-x);
+        yp[r * n + i] = (x / (1.0f + e)) * up[r * n + i];
+      }
+  });
+  return y.to(g_in.scalar_type());
+}
+
 at::Tensor linear(const Weight& w, const at::Tensor& x, const at::Tensor& bias) {
+  if ((w.type == GgmlType::Q4_1 || w.type == GgmlType::Q8_0) && w.blocks && x.device().is_cpu() &&
+      x.scalar_type() == at::kFloat && w.in % 32 == 0) {
+    at::Tensor y = exact_linear(w, x);
+    return bias.defined() ? y + bias : y;
+  }
   const GgmlType vt = vec_dot_type(w.type);
   if (vt == GgmlType::F32 || !x.device().is_cpu() || x.scalar_type() != at::kFloat) return w.linear(x, bias);
   if (vt != GgmlType::Q8_0 && vt != GgmlType::Q8_1 && vt != GgmlType::Q8_K)
@@ -205,6 +513,7 @@ at::Tensor attention(const at::Tensor& q_in, const at::Tensor& k_in, const at::T
   float* op = out.data_ptr<float>();
   if (softcap > 0) scale /= softcap;
   constexpr int64_t kTile = 64;  // ggml's GGML_FA_TILE_Q and GGML_FA_TILE_KV
+  const bool avx512 = cpu_has_avx512();
 
   at::parallel_for(0, B * nh, 1, [&](int64_t w0, int64_t w1) {
     std::vector<float> qh(static_cast<size_t>(hd)), acc(static_cast<size_t>(hd)), kq(kTile);
@@ -227,7 +536,7 @@ at::Tensor attention(const at::Tensor& q_in, const at::Tensor& k_in, const at::T
         if (!tiled) {
           for (int64_t d = 0; d < hd; ++d) qh[static_cast<size_t>(d)] = f16r(qr[d]);
           for (int64_t t = lo; t <= slot; ++t) {
-            float s = dot_f16_lanes(qh.data(), K + t * hd, hd) * scale;
+            float s = (avx512 ? dot_f16_lanes_avx512 : dot_f16_lanes_avx2)(qh.data(), K + t * hd, hd) * scale;
             if (softcap > 0) s = softcap * std::tanh(s);
             const float Mold = M;
             float ms = 1.0f, vs = 1.0f;
@@ -241,7 +550,7 @@ at::Tensor attention(const at::Tensor& q_in, const at::Tensor& k_in, const at::T
             const float* vr = V + t * hd;
             for (int64_t d = 0; d < hd; ++d)
               acc[static_cast<size_t>(d)] = f16r(std::fma(vr[d], vs, acc[static_cast<size_t>(d)]));
-            S = S * ms + vs;
+            S = std::fma(S, ms, vs);  // GCC contracts ggml's S*ms + vs
           }
         } else {
           for (int64_t j0 = 0; p0 + j0 <= slot; j0 += kTile) {
@@ -268,9 +577,12 @@ at::Tensor attention(const at::Tensor& q_in, const at::Tensor& k_in, const at::T
             }
             M = Mnew;
             double sum = 0;
-            for (int64_t c = 0; c < kTile; c += 8) {
-              for (int64_t l = 0; l < 8; ++l) kq[static_cast<size_t>(c + l)] = std::exp(kq[static_cast<size_t>(c + l)] - M);
-              sum += hsum8(kq.data() + c);
+            // ggml_vec_soft_max_f32: the vector exp, each vector summed horizontally, the sums in double.
+            const int64_t lanes = avx512 ? 16 : 8;
+            for (int64_t c = 0; c < kTile; c += lanes) {
+              for (int64_t l = 0; l < lanes; ++l)
+                kq[static_cast<size_t>(c + l)] = ggml_expf(kq[static_cast<size_t>(c + l)] - M, avx512);
+              sum += avx512 ? hsum16(kq.data() + c) : hsum8(kq.data() + c);
             }
             S = static_cast<float>(S + sum);
             for (int64_t tk = 0; tk < kTile; ++tk) {

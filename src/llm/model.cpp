@@ -32,6 +32,11 @@ at::Tensor rms_norm(const at::Tensor& x, const at::Tensor& w, double eps) {
   return (xf * r).to(x.scalar_type()) * w;
 }
 
+// The norm of the forward pass: llama.cpp's summation and rounding in the llama.cpp numerics mode.
+at::Tensor rms_norm_m(bool llamacpp_numerics, const at::Tensor& x, const at::Tensor& w, double eps) {
+  return llamacpp_numerics ? lcn::rms_norm(x, w, eps) : rms_norm(x, w, eps);
+}
+
 // x [B, n, H, hd]; cos/sin [B, n, 1, rope_dim/2].
 at::Tensor rope(const at::Tensor& x, const at::Tensor& cos, const at::Tensor& sin, int64_t rope_dim, bool neox) {
   const int64_t hd = x.size(-1);
@@ -233,6 +238,11 @@ KvCache Model::new_cache(const std::vector<int64_t>& pad, int64_t capacity) cons
   return c;
 }
 
+// Intermediate tensors to the parity debugging hook (llamacpp_numerics.hpp), under llama.cpp's names.
+#define TAP(name, t)                                                                              \
+  do {                                                                                            \
+    if (lcn::debug_tap()) lcn::debug_tap()(std::string(name) + "-" + std::to_string(i), t);       \
+  } while (0)
 at::Tensor Model::layer(int64_t i, const at::Tensor& x, const at::Tensor& cos, const at::Tensor& sin,
                         const at::Tensor& cos_local, const at::Tensor& sin_local, const at::Tensor& mask,
                         const at::Tensor& mask_local, KvCache* cache, int64_t start) const {
@@ -246,16 +256,25 @@ at::Tensor Model::layer(int64_t i, const at::Tensor& x, const at::Tensor& cos, c
     at::Tensor y = llamacpp_numerics_ ? lcn::linear(w, in, bias) : w.linear(in, bias);
     return lora_ ? lora_apply(*lora_, i, slot, in, y) : y;
   };
-  at::Tensor h = rms_norm(x, L.attn_norm, c.rms_eps);
+  at::Tensor h = rms_norm_m(llamacpp_numerics_, x, L.attn_norm, c.rms_eps);
+  TAP("attn_norm", h);
   at::Tensor q = lin(L.q, h, L.q_bias, LoraSlot::q).view({B, n, nh, hd});
   at::Tensor k = lin(L.k, h, L.k_bias, LoraSlot::k).view({B, n, nkv, hd});
   at::Tensor v = lin(L.v, h, L.v_bias, LoraSlot::v).view({B, n, nkv, hd});
+  TAP("Qcur", q);
+  TAP("Kcur", k);
+  TAP("Vcur", v);
   if (c.qk_norm) {
-    q = rms_norm(q, L.q_norm, c.rms_eps);
-    k = rms_norm(k, L.k_norm, c.rms_eps);
+    q = rms_norm_m(llamacpp_numerics_, q, L.q_norm, c.rms_eps);
+    k = rms_norm_m(llamacpp_numerics_, k, L.k_norm, c.rms_eps);
   }
-  q = rope(q, local ? cos_local : cos, local ? sin_local : sin, c.rope_dim, c.rope_neox);
-  k = rope(k, local ? cos_local : cos, local ? sin_local : sin, c.rope_dim, c.rope_neox);
+  {
+    auto* rope_f = llamacpp_numerics_ ? &lcn::rope : &rope;
+    q = rope_f(q, local ? cos_local : cos, local ? sin_local : sin, c.rope_dim, c.rope_neox);
+    k = rope_f(k, local ? cos_local : cos, local ? sin_local : sin, c.rope_dim, c.rope_neox);
+  }
+  TAP("Qrope", q);
+  TAP("Krope", k);
   k = k.transpose(1, 2);  // [B, nkv, n, hd]
   v = v.transpose(1, 2);
   if (llamacpp_numerics_) {  // llama.cpp's f16 KV cache
@@ -283,22 +302,37 @@ at::Tensor Model::layer(int64_t i, const at::Tensor& x, const at::Tensor& cos, c
     s = (s.view({B, nkv, G, n, T}) + (local ? mask_local : mask)).softmax(-1);
     a = at::matmul(s.view({B, nkv, G * n, T}), V).view({B, nkv, G, n, hd}).permute({0, 3, 1, 2, 4}).reshape({B, n, nh * hd});
   }
+  TAP("kqv_out", a);
   at::Tensor o = lin(L.o, a, L.o_bias, LoraSlot::o);
-  if (c.post_norms) o = rms_norm(o, L.post_attn_norm, c.rms_eps);
+  TAP("attn_out", o);
+  if (c.post_norms) o = rms_norm_m(llamacpp_numerics_, o, L.post_attn_norm, c.rms_eps);
   at::Tensor xr = x + o;
 
-  h = rms_norm(xr, L.ffn_norm, c.rms_eps);
+  TAP("ffn_inp", xr);
+  h = rms_norm_m(llamacpp_numerics_, xr, L.ffn_norm, c.rms_eps);
+  TAP("ffn_norm", h);
   at::Tensor g = lin(L.gate, h, {}, LoraSlot::gate);
-  g = c.act == Activation::SiLU ? at::silu(g) : llamacpp_numerics_ ? lcn::gelu_f16_table(g) : at::gelu(g, "tanh");
-  at::Tensor f = lin(L.down, g.mul_(lin(L.up, h, {}, LoraSlot::up)), {}, LoraSlot::down);
-  if (c.post_norms) f = rms_norm(f, L.post_ffw_norm, c.rms_eps);
+  TAP("ffn_gate", g);
+  at::Tensor up = lin(L.up, h, {}, LoraSlot::up);
+  TAP("ffn_up", up);
+  if (llamacpp_numerics_ && c.act == Activation::SiLU) g = lcn::swiglu(g, up);
+  else {
+    g = c.act == Activation::SiLU ? at::silu(g) : llamacpp_numerics_ ? lcn::gelu_f16_table(g) : at::gelu(g, "tanh");
+    g.mul_(up);
+  }
+  TAP("ffn_swiglu", g);
+  at::Tensor f = lin(L.down, g, {}, LoraSlot::down);
+  TAP("ffn_out", f);
+  if (c.post_norms) f = rms_norm_m(llamacpp_numerics_, f, L.post_ffw_norm, c.rms_eps);
   return xr + f;
 }
+
+#undef TAP
 
 at::Tensor Model::forward(const at::Tensor& tokens_in, KvCache* cache, bool last_only) const {
   at::Tensor x = trunk(tokens_in, cache);
   if (last_only) x = x.narrow(1, x.size(1) - 1, 1);
-  return output_logits(rms_norm(x, w_.output_norm, cfg_.rms_eps));
+  return output_logits(rms_norm_m(llamacpp_numerics_, x, w_.output_norm, cfg_.rms_eps));
 }
 
 at::Tensor Model::forward_hidden(const at::Tensor& tokens) const {
@@ -398,11 +432,17 @@ at::Tensor Model::trunk(const at::Tensor& tokens_in, KvCache* cache) const {
   // Positions [B, n] = slot - pad (clamped at 0 for padding slots).
   const at::Tensor positions = (at::arange(start, start + n, at::kLong).view({1, n}) - pad.view({B, 1})).clamp_min(0);
 
-  auto [cos, sin] = rope_tables(c, positions, c.rope_base, c.rope_linear_factor, true, dtype(), device());
+  auto [cos, sin] = llamacpp_numerics_
+                        ? lcn::rope_tables(positions, static_cast<float>(c.rope_base), c.rope_dim, c.rope_freq_factors,
+                                           static_cast<float>(1.0 / c.rope_linear_factor))
+                        : rope_tables(c, positions, c.rope_base, c.rope_linear_factor, true, dtype(), device());
   at::Tensor cos_l, sin_l, mask_l;
   bool any_local = false;
   for (bool l : c.layer_is_local) any_local = any_local || l;
-  if (any_local) std::tie(cos_l, sin_l) = rope_tables(c, positions, c.rope_base_local, 1.0, false, dtype(), device());
+  if (any_local)
+    std::tie(cos_l, sin_l) = llamacpp_numerics_
+                                 ? lcn::rope_tables(positions, static_cast<float>(c.rope_base_local), c.rope_dim, {}, 1.0f)
+                                 : rope_tables(c, positions, c.rope_base_local, 1.0, false, dtype(), device());
   const at::Tensor mask = attention_mask(pad, start, n, 0, dtype(), device());
   if (any_local) mask_l = attention_mask(pad, start, n, c.sliding_window, dtype(), device());
 

@@ -11,6 +11,8 @@ speed on the same GGUF file.
       N greedy tokens after each prompt (argmax of the logits, end-of-generation tokens included:
       generation does not stop at them), and at each step the gap between the largest and the
       second-largest logit (how close the choice was)
+  llamacpp_eval.py sysinfo                             -> {"system_info": "..."}
+      llama_print_system_info(): the SIMD the installed llama.cpp was built for (AVX2, AVX512, ...)
   llamacpp_eval.py bench MODEL.gguf PROMPT_LEN NEW_TOKENS BATCH THREADS -> {"prefill_tok_s", ...}
       BATCH sequences of PROMPT_LEN tokens prefilled in one llama_decode call, then NEW_TOKENS
       greedy decode steps of BATCH tokens (one per sequence), with peak RSS in MiB
@@ -157,6 +159,8 @@ def main():
         cmd_logits(a[1])
     elif len(a) >= 3 and a[0] == "greedy":
         cmd_greedy(a[1], int(a[2]))
+    elif a == ["sysinfo"]:
+        json.dump({"system_info": L.llama_print_system_info().decode()}, sys.stdout)
     elif len(a) >= 6 and a[0] == "bench":
         cmd_bench(a[1], int(a[2]), int(a[3]), int(a[4]), int(a[5]))
     else:

@@ -1,29 +1,35 @@
 #pragma once
-// "llama.cpp numerics": an opt-in mode of the CPU forward pass (LoadOptions::llamacpp_numerics)
-// that reproduces the roundings of llama.cpp's CPU backend (ggml-cpu, AVX2 build, flash attention
-// on as llama.cpp's "auto" resolves it on CPU), meant to make greedy decoding agree with llama.cpp
-// token for token even where its top two logits nearly tie. EXPERIMENTAL, not there yet: on
-// SmolLM2 Q4_1 it gives 3/10 identical 48-token continuations (301/480 tokens before the first
-// divergence) against 4/10 (256/480) in float32 (tests/llm/test_llamacpp_parity.cpp). The default mode computes the model exactly
-// in float32 (as Hugging Face transformers does); this one differs from it by design:
+// "llama.cpp numerics": an opt-in mode of the CPU forward pass (LoadOptions::llamacpp_numerics,
+// `llm_logits --llamacpp-numerics`) that reproduces the arithmetic of llama.cpp's CPU backend
+// (ggml-cpu built for the host, flash attention on as llama.cpp's "auto" resolves it on CPU) so
+// that greedy decoding agrees with llama.cpp token for token even where its top two logits nearly
+// tie. Written from a reading of ggml-cpu; no code is taken from it.
 //
-//  * Activations entering a product with a quantised weight are quantised to the block format ggml
-//    pairs with the weight type (its vec_dot_type): Q8_0 blocks of 32 for Q4_0/Q5_0/Q8_0, Q8_1 for
-//    Q4_1/Q5_1 (with the block sum s = fp16(d * sum q) that the Q4_1 minimum multiplies), Q8_K
-//    blocks of 256 for the K-quants, fp16 for F16 weights. The product of the quantised values is
-//    then formed in float32: the integer block dot products of ggml are exact, so only the order of
-//    the float sums differs (relative 1e-7).
-//  * Keys and values are rounded to fp16 when they enter the cache (ggml's f16 KV cache).
-//  * Attention is ggml's flash attention: for fewer than 64 query tokens of a sequence per call
-//    (decode, short prompts) the query is rounded to fp16, each score is an f16 x f16 dot product
-//    accumulated in float32 in ggml's lane order, and the online-softmax output accumulator is fp16
-//    (rounded after every scale and every fused multiply-add); from 64 tokens on, ggml's tiled path:
-//    float32 queries, tiles of 64 keys, float32 accumulation.
-//  * GELU (Gemma's GeGLU) goes through ggml's fp16 table: gelu(x) = fp16(gelu(fp16(x))) for
-//    |x| < 10, 0 below -10 and x above 10.
+// Measured on SmolLM2-135M Q4_1 against llama-cpp-python 0.3.36 (AVX-512 build) on the same CPU:
+// every intermediate tensor of every layer and the logits are bit-identical (prompts of 25 and 126
+// tokens, tiled and untiled attention), and 10/10 greedy 48-token continuations are identical
+// (tests/llm/test_llamacpp_parity.cpp, which demands this where llama.cpp reports AVX512 = 1).
+// The default mode computes the model exactly in float32 (as Hugging Face transformers does).
+//
+// Bit-exact parts (AVX-512 and AVX2 variants chosen by the CPU; the AVX2 ones are not yet checked
+// against an AVX2 build of llama.cpp):
+//  * Q4_1 and Q8_0 products: activations quantised to Q8_1 / Q8_0 blocks exactly as ggml does,
+//    8 lanes of 4 integer products per block, fma(d_w * d_x, lane, acc), ggml's horizontal sum,
+//    plus the Q4_1 minimum's term fma(m, s, summs) with s = fp16(d * sum q).
+//  * RMS norm (sum of squares in double), RoPE (theta advanced by float multiplications, cosf/sinf,
+//    the rotation as GCC contracts it), SwiGLU through ggml's vector exp.
+//  * An f16 KV cache and ggml's flash attention: below 64 query tokens per sequence the f16 query,
+//    f16 dot products in ggml's lane order and the fp16 output accumulator; from 64 on the tiled
+//    path with float32 tiles of 64 keys and ggml's vector exp in the softmax.
+// Approximate parts (right values, float sums in another order): products with K-quant (Q8_K
+// activations), Q4_0/Q5_x and F16 weights, and GELU through ggml's fp16 table (Gemma) — so Gemma 3
+// is not yet bit-identical.
 #include <ATen/core/Tensor.h>
 
 #include <cstdint>
+#include <functional>
+#include <string>
+#include <utility>
 #include <vector>
 
 #include "mtk/llm/quant.hpp"
@@ -33,6 +39,13 @@ namespace mtk::llm {
 struct Weight;
 
 namespace lcn {
+
+// A debugging hook for parity work: when set, the forward pass hands it its intermediate tensors
+// under llama.cpp's names ("attn_norm-0", "Qcur-0", "kqv_out-0", "ffn_out-0", ...; layer after
+// the dash) so that they can be compared with llama.cpp's (cb_eval). `llm_logits` sets it from
+// MTK_TAP_DIR. Not thread-safe: set it before a forward pass, in one thread.
+using Tap = std::function<void(const std::string& name, const at::Tensor& t)>;
+Tap& debug_tap();
 
 // The block format ggml quantises activations to for a product with weights of type t
 // (GgmlType::F32 when the activations stay float32).
@@ -44,6 +57,25 @@ at::Tensor quantize_activations(GgmlType t, const at::Tensor& x);
 
 // w.linear(x, bias) with llama.cpp's activation rounding (see above).
 at::Tensor linear(const Weight& w, const at::Tensor& x, const at::Tensor& bias = {});
+
+// ggml's RMS norm: the sum of squares in double, scale = 1 / sqrtf(float(mean) + eps), y = x * scale * w.
+at::Tensor rms_norm(const at::Tensor& x, const at::Tensor& w, double eps);
+
+// ggml's RoPE tables for positions [B, n]: theta starts at the position and is multiplied by
+// powf(base, -2 / rope_dim) in float32 from one pair to the next (divided by the pair's frequency
+// factor and times freq_scale when set), cosf/sinf of it. Returns cos, sin [B, n, 1, rope_dim / 2].
+std::pair<at::Tensor, at::Tensor> rope_tables(const at::Tensor& positions, float base, int64_t rope_dim,
+                                              const std::vector<float>& freq_factors, float freq_scale);
+
+// ggml's rotation of x [B, n, H, hd] (pairs (2i, 2i+1), or (i, i + rope_dim/2) for NEOX):
+// x0 * cos - x1 * sin and x0 * sin + x1 * cos as GCC contracts them (fma(x0, cos, -(x1 * sin)),
+// fma(x0, sin, x1 * cos)).
+at::Tensor rope(const at::Tensor& x, const at::Tensor& cos, const at::Tensor& sin, int64_t rope_dim, bool neox);
+
+// ggml's SwiGLU: silu(g) * u with silu(x) = x / (1 + e^-x) and e^-x from ggml's vector exp (the
+// AVX-512 or the AVX2 polynomial, whichever this CPU has, as a native llama.cpp build picks it; the
+// tail of a row past a multiple of the vector width through expf).
+at::Tensor swiglu(const at::Tensor& g, const at::Tensor& u);
 
 // Elementwise round to the nearest fp16 value (kept as float32).
 at::Tensor round_f16(const at::Tensor& x);
