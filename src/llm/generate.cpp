@@ -311,6 +311,7 @@ std::unique_ptr<LanguageModel> LanguageModel::load(const std::string& name_or_pa
   lo.dtype = opt.dtype;
   lo.device = opt.device;
   lo.quantize = opt.quantize;
+  lo.llamacpp_numerics = opt.llamacpp_numerics;
   if (std::filesystem::is_directory(m.path)) {
     load_hf_language_model(m.path, lo, opt.chat_format, m.model, m.tok, m.chat);
   } else {

@@ -11,6 +11,7 @@
 #include <cstring>
 #include <limits>
 #if defined(__x86_64__)
+#include <cpuid.h>
 #include <immintrin.h>
 #endif
 
@@ -30,6 +31,34 @@ bool cpu_has_avx512() {
 #else
   return false;
 #endif
+}
+
+// AVX512-FP16 (Sapphire Rapids and later): a llama.cpp built for such a CPU does its f16 vector
+// arithmetic (ggml_vec_mad_f16, ggml_vec_scale_f16) in native f16, 128 values per step.
+bool cpu_has_avx512fp16() {
+#if defined(__x86_64__)
+  static const bool has = [] {
+    unsigned a = 0, b = 0, c = 0, d = 0;
+    if (!__get_cpuid_count(7, 0, &a, &b, &c, &d)) return false;
+    return cpu_has_avx512() && ((d >> 23) & 1u) != 0;
+  }();
+  return has;
+#else
+  return false;
+#endif
+}
+
+// x rounded once to the nearest f16 value (ties to even), from double: what a fused f16 operation
+// gives when x is its exact result.
+inline float f16_round_once(double x) {
+  const double a = std::fabs(x);
+  if (a >= 65520.0) return std::copysign(std::numeric_limits<float>::infinity(), static_cast<float>(x));
+  if (a == 0.0) return static_cast<float>(x);
+  int e = 0;
+  std::frexp(a, &e);                        // a in [2^(e-1), 2^e)
+  const int unit = std::max(e - 11, -24);   // 11 significant bits; subnormals in steps of 2^-24
+  const double r = std::ldexp(std::nearbyint(std::ldexp(a, -unit)), unit);
+  return static_cast<float>(std::copysign(r, x));
 }
 
 // Round half to even, as the SIMD round-to-nearest and ggml's nearest_int both do.
@@ -126,6 +155,20 @@ float dot_f16_lanes_avx512(const float* x, const float* y, int64_t n) {
 
 }  // namespace
 
+namespace {
+thread_local RowLayout g_layout;  // see RowLayoutScope
+}  // namespace
+
+bool exact_supported(GgmlType t) {
+  return t == GgmlType::Q4_1 || t == GgmlType::Q5_0 || t == GgmlType::Q8_0 || t == GgmlType::Q4_K ||
+         t == GgmlType::Q6_K;
+}
+
+RowLayoutScope::RowLayoutScope(int64_t n, std::vector<int64_t> pad) : prev_(std::move(g_layout)) {
+  g_layout = RowLayout{n, std::move(pad)};
+}
+RowLayoutScope::~RowLayoutScope() { g_layout = std::move(prev_); }
+
 Tap& debug_tap() {
   static Tap tap;
   return tap;
@@ -184,6 +227,13 @@ at::Tensor quantize_activations(GgmlType t, const at::Tensor& x) {
 }
 
 namespace {
+
+// The float32 result of a product of x [..., in] with a matrix of `out` rows: [..., out].
+at::Tensor product_output(const at::Tensor& x, int64_t out) {
+  auto shape = x.sizes().vec();
+  shape.back() = out;
+  return at::empty(shape, at::kFloat);
+}
 
 // One output of a Q4_1 x Q8_1 or Q8_0 x Q8_0 product (the weight row unpacked to int8 with its
 // scales d and, for Q4_1, minima m): see exact_linear. The same body twice, the second compiled for
@@ -250,8 +300,8 @@ at::Tensor exact_linear(const Weight& w, const at::Tensor& x) {
   const int64_t in = w.in, out = w.out, nb = in / 32;
   const at::Tensor xc = x.contiguous();
   const int64_t rows = xc.numel() / in;
-  const bool q41 = w.type == GgmlType::Q4_1;
-  const size_t bb = q41 ? 20 : 34;
+  const bool q41 = w.type == GgmlType::Q4_1, q50 = w.type == GgmlType::Q5_0;
+  const size_t bb = q41 ? 20 : q50 ? 22 : 34;
   // Activations as ggml's Q8_1 / Q8_0 blocks.
   std::vector<int8_t> xq(static_cast<size_t>(rows * in));
   std::vector<float> xd(static_cast<size_t>(rows * nb)), xs(static_cast<size_t>(rows * nb));
@@ -273,9 +323,7 @@ at::Tensor exact_linear(const Weight& w, const at::Tensor& x) {
       xs[static_cast<size_t>(i)] = f16r(d * static_cast<float>(sum));
     }
   });
-  auto shape = x.sizes().vec();
-  shape.back() = out;
-  at::Tensor y = at::empty(shape, at::kFloat);
+  at::Tensor y = product_output(x, out);
   float* yp = y.data_ptr<float>();
   const uint8_t* wb = w.blocks->data();
   at::parallel_for(0, out, 8, [&](int64_t o0, int64_t o1) {
@@ -296,6 +344,13 @@ at::Tensor exact_linear(const Weight& w, const at::Tensor& x) {
             w[j] = static_cast<int8_t>(blk[4 + j] & 15);
             w[j + 16] = static_cast<int8_t>(blk[4 + j] >> 4);
           }
+        } else if (q50) {  // d, the 32 fifth bits, 16 bytes of nibbles: (nibble | bit << 4) - 16
+          uint32_t qh;
+          std::memcpy(&qh, blk + 2, 4);
+          for (int j = 0; j < 16; ++j) {
+            w[j] = static_cast<int8_t>(((blk[6 + j] & 15) | (((qh >> j) & 1) << 4)) - 16);
+            w[j + 16] = static_cast<int8_t>(((blk[6 + j] >> 4) | (((qh >> (j + 16)) & 1) << 4)) - 16);
+          }
         } else {
           std::memcpy(w, blk + 2, 32);
         }
@@ -304,6 +359,194 @@ at::Tensor exact_linear(const Weight& w, const at::Tensor& x) {
         yp[r * out + o] = (fma_cpu() ? block_dot_rows_fma : block_dot_rows)(
             wq.data(), dw.data(), q41 ? mw.data() : nullptr, xq.data() + r * in, xd.data() + r * nb,
             xs.data() + r * nb, nb);
+    }
+  });
+  return y;
+}
+
+
+// ---- K-quants (Q4_K, Q6_K) x Q8_K -----------------------------------------------------------------
+
+
+// Activations as ggml's Q8_K blocks of 256 (quantize_row_q8_K): int8 values, a float scale 1/iscale
+// with iscale = -127 / (the value of largest magnitude, the first one on ties), sums of 16.
+struct Q8KRows {
+  std::vector<int8_t> q;
+  std::vector<float> d;
+  std::vector<int32_t> bs16;
+};
+
+Q8KRows quantize_q8k(const float* x, int64_t rows, int64_t in) {
+  const int64_t nb = in / 256;
+  Q8KRows a;
+  a.q.assign(static_cast<size_t>(rows * in), 0);
+  a.d.assign(static_cast<size_t>(rows * nb), 0.0f);
+  a.bs16.assign(static_cast<size_t>(rows * in / 16), 0);
+  at::parallel_for(0, rows * nb, 4, [&](int64_t i0, int64_t i1) {
+    for (int64_t i = i0; i < i1; ++i) {
+      const float* xb = x + i * 256;
+      float amax = 0, max = 0;
+      for (int j = 0; j < 256; ++j)
+        if (std::fabs(xb[j]) > amax) {
+          amax = std::fabs(xb[j]);
+          max = xb[j];
+        }
+      if (amax == 0.0f) continue;
+      const float iscale = -127.f / max;
+      int8_t* q = a.q.data() + i * 256;
+      for (int j = 0; j < 256; ++j) q[j] = static_cast<int8_t>(std::min(127, round_even(iscale * xb[j])));
+      for (int j = 0; j < 16; ++j) {
+        int s = 0;
+        for (int t = 0; t < 16; ++t) s += q[16 * j + t];
+        a.bs16[static_cast<size_t>(i * 16 + j)] = s;
+      }
+      a.d[static_cast<size_t>(i)] = 1 / iscale;
+    }
+  });
+  return a;
+}
+
+// Where each row of the current forward pass sits in llama.cpp's evaluation: its sequence's ubatch
+// length and its index in it (RowLayout; {1, 0} for every row when the layout does not describe
+// these rows). ggml picks kernels by the ubatch's row count.
+std::vector<std::pair<int64_t, int64_t>> ubatch_rows(int64_t rows) {
+  std::vector<std::pair<int64_t, int64_t>> u(static_cast<size_t>(rows), {1, 0});
+  const RowLayout& L = g_layout;
+  if (L.n <= 0 || static_cast<int64_t>(L.pad.size()) * L.n != rows) return u;
+  for (size_t b = 0; b < L.pad.size(); ++b)
+    for (int64_t t = L.pad[b]; t < L.n; ++t) u[b * static_cast<size_t>(L.n) + static_cast<size_t>(t)] = {L.n - L.pad[b], t - L.pad[b]};
+  return u;
+}
+
+// Q4_K (repacked to ggml's q4_K_8x8 on AVX2 CPUs) and Q6_K (ggml_vec_dot_q6_K_q8_K, AVX2 lanes)
+// against Q8_K activations. All integer sums are exact, so only the float steps are ordered as ggml
+// orders them:
+//  * Q4_K, GEMV: per super-block acc = fma(float(sum_j sc_j * dot_j), d * d8, acc) and
+//    accm = fma(float(sum_j m_j * bsum_j), dmin * d8, accm); y = acc - accm.
+//    GEMM: the same per pair of sub-blocks (j = 2s, 2s + 1) instead of per super-block.
+//    The repacked GEMM takes a ubatch's first len - len % 4 rows (len > 3), the GEMV the rest.
+//  * Q6_K, ubatches of 8 rows or more (ggml's tiled K-quant matmul, AVX512-VNNI epilogue):
+//    acc = fma(float(sum) * d, d8, acc) per super-block.
+//    Fewer rows (ggml_vec_dot_q6_K_q8_K): 8 lanes (bytes 4l..4l+3 of each 32-value chunk, with the
+//    chunk's first or second scale), minus 32 * (scale-weighted sums 2l, 2l+1 of 16 activations),
+//    acc_l = fma(d8 * d, float(lane), acc_l); the 8 lanes summed in the AVX horizontal order.
+at::Tensor exact_linear_k(const Weight& w, const at::Tensor& x) {
+  const int64_t in = w.in, out = w.out, nb = in / 256;
+  const at::Tensor xc = x.contiguous();
+  const int64_t rows = xc.numel() / in;
+  const bool q4k = w.type == GgmlType::Q4_K;
+  const size_t bb = q4k ? 144 : 210;
+  const Q8KRows a = quantize_q8k(xc.data_ptr<float>(), rows, in);
+  const std::vector<std::pair<int64_t, int64_t>> ub = ubatch_rows(rows);
+  at::Tensor y = product_output(x, out);
+  float* yp = y.data_ptr<float>();
+  const uint8_t* wb = w.blocks->data();
+  at::parallel_for(0, out, 8, [&](int64_t o0, int64_t o1) {
+    std::vector<uint8_t> wq(static_cast<size_t>(in));
+    std::vector<int> sc(static_cast<size_t>(nb * 16)), mn(static_cast<size_t>(nb * 8));
+    std::vector<float> d(static_cast<size_t>(nb)), dmin(static_cast<size_t>(nb));
+    for (int64_t o = o0; o < o1; ++o) {
+      for (int64_t b = 0; b < nb; ++b) {  // the weight row unpacked once
+        const uint8_t* blk = wb + static_cast<size_t>(o * nb + b) * bb;
+        uint8_t* q = wq.data() + b * 256;
+        uint16_t h;
+        if (q4k) {  // d, dmin, 12 bytes of 6-bit scales and mins, 128 bytes of nibbles
+          std::memcpy(&h, blk, 2);
+          d[static_cast<size_t>(b)] = fp16_to_fp32(h);
+          std::memcpy(&h, blk + 2, 2);
+          dmin[static_cast<size_t>(b)] = fp16_to_fp32(h);
+          const uint8_t* s = blk + 4;
+          for (int j = 0; j < 8; ++j) {
+            const int scj = j < 4 ? s[j] & 63 : (s[j + 4] & 15) | ((s[j - 4] >> 6) << 4);
+            const int mj = j < 4 ? s[j + 4] & 63 : (s[j + 4] >> 4) | ((s[j] >> 6) << 4);
+            sc[static_cast<size_t>(b * 16 + j)] = scj;
+            mn[static_cast<size_t>(b * 8 + j)] = mj;
+          }
+          for (int p = 0; p < 4; ++p)
+            for (int l = 0; l < 32; ++l) {
+              q[64 * p + l] = blk[16 + 32 * p + l] & 15;
+              q[64 * p + 32 + l] = blk[16 + 32 * p + l] >> 4;
+            }
+        } else {  // 128 bytes of low nibbles, 64 of high bit pairs, 16 int8 scales, d
+          const uint8_t* ql = blk;
+          const uint8_t* qh = blk + 128;
+          for (int j = 0; j < 16; ++j) sc[static_cast<size_t>(b * 16 + j)] = static_cast<int8_t>(blk[192 + j]);
+          std::memcpy(&h, blk + 208, 2);
+          d[static_cast<size_t>(b)] = fp16_to_fp32(h);
+          for (int half = 0; half < 2; ++half)
+            for (int l = 0; l < 32; ++l) {
+              const uint8_t hb = qh[32 * half + l];
+              uint8_t* qq = q + 128 * half;
+              qq[l] = static_cast<uint8_t>((ql[64 * half + l] & 15) | ((hb & 3) << 4));
+              qq[l + 32] = static_cast<uint8_t>((ql[64 * half + l + 32] & 15) | (((hb >> 2) & 3) << 4));
+              qq[l + 64] = static_cast<uint8_t>((ql[64 * half + l] >> 4) | (((hb >> 4) & 3) << 4));
+              qq[l + 96] = static_cast<uint8_t>((ql[64 * half + l + 32] >> 4) | (((hb >> 6) & 3) << 4));
+            }
+        }
+      }
+      for (int64_t r = 0; r < rows; ++r) {
+        const int8_t* xq = a.q.data() + r * in;
+        const float* xd = a.d.data() + r * nb;
+        const int32_t* bs = a.bs16.data() + r * in / 16;
+        float result;
+        if (q4k) {
+          float acc = 0, accm = 0;
+          const auto [len, idx] = ub[static_cast<size_t>(r)];
+          const bool by_pairs = len > 3 && idx < len - len % 4;
+          for (int64_t b = 0; b < nb; ++b) {
+            const float dd = d[static_cast<size_t>(b)] * xd[b], dm = dmin[static_cast<size_t>(b)] * xd[b];
+            int isum = 0, imin = 0;
+            for (int j = 0; j < 8; ++j) {
+              int dot = 0;
+              for (int t = 0; t < 32; ++t) dot += wq[static_cast<size_t>(b * 256 + 32 * j + t)] * xq[b * 256 + 32 * j + t];
+              isum += sc[static_cast<size_t>(b * 16 + j)] * dot;
+              imin += mn[static_cast<size_t>(b * 8 + j)] * (bs[b * 16 + 2 * j] + bs[b * 16 + 2 * j + 1]);
+              if (by_pairs && j % 2 == 1) {
+                acc = __builtin_fmaf(static_cast<float>(isum), dd, acc);
+                accm = __builtin_fmaf(static_cast<float>(imin), dm, accm);
+                isum = imin = 0;
+              }
+            }
+            if (!by_pairs) {
+              acc = __builtin_fmaf(static_cast<float>(isum), dd, acc);
+              accm = __builtin_fmaf(static_cast<float>(imin), dm, accm);
+            }
+          }
+          result = acc - accm;
+        } else if (ub[static_cast<size_t>(r)].first >= 8) {
+          float acc = 0;
+          for (int64_t b = 0; b < nb; ++b) {
+            const int* s = sc.data() + b * 16;
+            int isum = 0;
+            for (int j = 0; j < 16; ++j) {
+              int dot = 0;
+              for (int t = 0; t < 16; ++t) dot += wq[static_cast<size_t>(b * 256 + 16 * j + t)] * xq[b * 256 + 16 * j + t];
+              isum += s[j] * (dot - 32 * bs[b * 16 + j]);
+            }
+            acc = __builtin_fmaf(static_cast<float>(isum) * d[static_cast<size_t>(b)], xd[b], acc);
+          }
+          result = acc;
+        } else {
+          float acc[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+          for (int64_t b = 0; b < nb; ++b) {
+            const float dd = xd[b] * d[static_cast<size_t>(b)];
+            const int* s = sc.data() + b * 16;
+            for (int l = 0; l < 8; ++l) {
+              int lane = 0;
+              for (int c = 0; c < 8; ++c) {
+                const int64_t o8 = b * 256 + 32 * c + 4 * l;
+                int p = 0;
+                for (int t = 0; t < 4; ++t) p += wq[static_cast<size_t>(o8 + t)] * xq[o8 + t];
+                lane += s[2 * c + (l >= 4 ? 1 : 0)] * p;
+              }
+              lane -= 32 * (bs[b * 16 + 2 * l] * s[2 * l] + bs[b * 16 + 2 * l + 1] * s[2 * l + 1]);
+              acc[l] = __builtin_fmaf(dd, static_cast<float>(lane), acc[l]);
+            }
+          }
+          result = hsum8(acc);
+        }
+        yp[r * out + o] = result;
+      }
     }
   });
   return y;
@@ -444,10 +687,12 @@ at::Tensor swiglu(const at::Tensor& g_in, const at::Tensor& u_in) {
 }
 
 at::Tensor linear(const Weight& w, const at::Tensor& x, const at::Tensor& bias) {
-  if ((w.type == GgmlType::Q4_1 || w.type == GgmlType::Q8_0) && w.blocks && x.device().is_cpu() &&
-      x.scalar_type() == at::kFloat && w.in % 32 == 0) {
-    at::Tensor y = exact_linear(w, x);
-    return bias.defined() ? y + bias : y;
+  if (exact_supported(w.type) && w.blocks && x.device().is_cpu() && x.scalar_type() == at::kFloat) {
+    const bool kq = w.type == GgmlType::Q4_K || w.type == GgmlType::Q6_K;
+    if (w.in % (kq ? 256 : 32) == 0) {
+      at::Tensor y = kq ? exact_linear_k(w, x) : exact_linear(w, x);
+      return bias.defined() ? y + bias : y;
+    }
   }
   const GgmlType vt = vec_dot_type(w.type);
   if (vt == GgmlType::F32 || !x.device().is_cpu() || x.scalar_type() != at::kFloat) return w.linear(x, bias);
@@ -493,7 +738,9 @@ at::Tensor gelu_f16_table(const at::Tensor& x) {
       else if (v >= 10.0f) o[i] = v;
       else {
         const float h = f16r(v);
-        o[i] = f16r(0.5f * h * (1.0f + std::tanh(kSqrt2OverPi * h * (1.0f + kCoefA * h * h))));
+        // ggml's table entry: its GELU in float with 1 + A*x*x contracted to fma(A*x, x, 1) (GCC on
+        // an FMA target), rounded to f16.
+        o[i] = f16r(0.5f * h * (1.0f + std::tanh(kSqrt2OverPi * h * std::fma(kCoefA * h, h, 1.0f))));
       }
     }
   });
@@ -514,6 +761,7 @@ at::Tensor attention(const at::Tensor& q_in, const at::Tensor& k_in, const at::T
   if (softcap > 0) scale /= softcap;
   constexpr int64_t kTile = 64;  // ggml's GGML_FA_TILE_Q and GGML_FA_TILE_KV
   const bool avx512 = cpu_has_avx512();
+  const int64_t np16 = cpu_has_avx512fp16() ? hd - hd % 128 : 0;
 
   at::parallel_for(0, B * nh, 1, [&](int64_t w0, int64_t w1) {
     std::vector<float> qh(static_cast<size_t>(hd)), acc(static_cast<size_t>(hd)), kq(kTile);
@@ -540,15 +788,22 @@ at::Tensor attention(const at::Tensor& q_in, const at::Tensor& k_in, const at::T
             if (softcap > 0) s = softcap * std::tanh(s);
             const float Mold = M;
             float ms = 1.0f, vs = 1.0f;
+            // The f16 accumulator: native f16 vectors (one rounding of the exact result, the factor
+            // itself rounded to f16) for the first np16 values, float then rounded for the rest.
             if (s > M) {
               M = s;
               ms = std::exp(Mold - M);
-              for (auto& a : acc) a = f16r(a * ms);
+              const double msh = f16r(ms);
+              for (int64_t d = 0; d < np16; ++d) acc[static_cast<size_t>(d)] = f16_round_once(acc[static_cast<size_t>(d)] * msh);
+              for (int64_t d = np16; d < hd; ++d) acc[static_cast<size_t>(d)] = f16r(acc[static_cast<size_t>(d)] * ms);
             } else {
               vs = std::exp(s - M);
             }
             const float* vr = V + t * hd;
-            for (int64_t d = 0; d < hd; ++d)
+            const double vsh = f16r(vs);
+            for (int64_t d = 0; d < np16; ++d)
+              acc[static_cast<size_t>(d)] = f16_round_once(static_cast<double>(vr[d]) * vsh + acc[static_cast<size_t>(d)]);
+            for (int64_t d = np16; d < hd; ++d)
               acc[static_cast<size_t>(d)] = f16r(std::fma(vr[d], vs, acc[static_cast<size_t>(d)]));
             S = std::fma(S, ms, vs);  // GCC contracts ggml's S*ms + vs
           }

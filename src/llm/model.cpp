@@ -9,9 +9,11 @@
 
 #include <dlfcn.h>
 
+#include <algorithm>
 #include <cmath>
 #include <filesystem>
 #include <limits>
+#include <optional>
 #include <mutex>
 
 #include "mtk/core/error.hpp"
@@ -150,7 +152,7 @@ at::Tensor Weight::linear(const at::Tensor& x, const at::Tensor& bias) const {
   const bool cpu_f32 = x.device().is_cpu() && x.scalar_type() == at::kFloat;
   if (dense.defined() && (!cpu_f32 || rows <= kQmatmulMaxRows || x.requires_grad() || dense.requires_grad()))
     return bias.defined() ? at::linear(x, dense, bias) : at::linear(x, dense);
-  if (dense.defined() || rows > kQmatmulMaxRows) {
+  if (dense.defined() || rows > kQmatmulMaxRows || !qmatmul_supported(type)) {
     auto shape = x.sizes().vec();
     shape.back() = out;
     const at::Tensor x2d = x.reshape({rows, in});
@@ -291,8 +293,14 @@ at::Tensor Model::layer(int64_t i, const at::Tensor& x, const at::Tensor& cos, c
   at::Tensor a;
   if (llamacpp_numerics_) {
     const std::vector<int64_t> pads = cache ? cache->pad : std::vector<int64_t>(static_cast<size_t>(B), 0);
-    a = lcn::attention(q, K, V, pads, start, local ? c.sliding_window : 0, static_cast<float>(c.scale()),
-                       static_cast<float>(c.attn_logit_softcap));
+    // Gemma 3 in llama.cpp scales the float32 queries before its f16 attention (kq scale 1): not the
+    // same bits where a scaled query falls among the f16 subnormals.
+    float scale = static_cast<float>(c.scale());
+    if (c.arch == "gemma3") {
+      q = q * scale;
+      scale = 1.0f;
+    }
+    a = lcn::attention(q, K, V, pads, start, local ? c.sliding_window : 0, scale, static_cast<float>(c.attn_logit_softcap));
   } else {
     const int64_t T = K.size(2);
     // Queries grouped by their key/value head: [B, nkv, G*n, hd], rows ordered (g, position).
@@ -446,6 +454,13 @@ at::Tensor Model::trunk(const at::Tensor& tokens_in, KvCache* cache) const {
   const at::Tensor mask = attention_mask(pad, start, n, 0, dtype(), device());
   if (any_local) mask_l = attention_mask(pad, start, n, c.sliding_window, dtype(), device());
 
+  std::optional<lcn::RowLayoutScope> layout;
+  if (llamacpp_numerics_) {  // padding slots of this pass per sequence
+    std::vector<int64_t> chunk_pad(static_cast<size_t>(B), 0);
+    if (cache)
+      for (size_t b = 0; b < chunk_pad.size(); ++b) chunk_pad[b] = std::clamp<int64_t>(cache->pad[b] - start, 0, n);
+    layout.emplace(n, std::move(chunk_pad));
+  }
   at::Tensor x = w_.embed.rows(tokens);  // [B, n, H]
   if (c.embed_scale) x = x * std::sqrt(static_cast<double>(c.hidden));
   const bool ckpt = grad_ckpt_ && !cache && at::GradMode::is_enabled();
@@ -491,7 +506,8 @@ std::unique_ptr<Model> Model::from_tensors(ModelConfig cfg, const TensorSource& 
       throw Error(source + ": tensor " + name + " has shape " + gs + ", expected " + ws,
                   "the file does not match its own hyper-parameters");
     }
-    if (t.blocks && (!keep_blocks || shape.size() == 1 || !qmatmul_supported(t.type))) {
+    const bool keep = qmatmul_supported(t.type) || (opt.llamacpp_numerics && lcn::exact_supported(t.type));
+    if (t.blocks && (!keep_blocks || shape.size() == 1 || !keep)) {
       t.dense = t.dequantized().view(shape);
       t.blocks.reset();
     }

@@ -17,8 +17,10 @@ speed on the same GGUF file.
       BATCH sequences of PROMPT_LEN tokens prefilled in one llama_decode call, then NEW_TOKENS
       greedy decode steps of BATCH tokens (one per sequence), with peak RSS in MiB
 
-The evaluation runs with n_threads = n_threads_batch = THREADS (logits/greedy: all cores) and a
-context large enough for the request; one llama_context per call.
+The evaluation runs with n_threads = n_threads_batch = THREADS (logits/greedy: one thread, or
+$MTK_LLAMACPP_THREADS: their results do not depend on the thread count, and in a parallel test run
+more threads only spin against the other tests) and a context large enough for the request; one
+llama_context per call.
 """
 import ctypes
 import json
@@ -42,7 +44,7 @@ def load(path, n_ctx, n_seq=1, threads=None):
     cp.n_batch = n_ctx
     cp.n_ubatch = min(n_ctx, 512)
     cp.n_seq_max = n_seq
-    threads = threads or os.cpu_count()
+    threads = threads or int(os.environ.get("MTK_LLAMACPP_THREADS", "1"))
     cp.n_threads = threads
     cp.n_threads_batch = threads
     ctx = L.llama_init_from_model(model, cp)

@@ -92,6 +92,7 @@ class LanguageModel {
     std::optional<ChatFormat> chat_format;  // override the detected template
     int threads = 0;                        // intra-op threads; 0 = libtorch's default
     std::string quantize;                   // "nf4": LoadOptions::quantize
+    bool llamacpp_numerics = false;         // LoadOptions::llamacpp_numerics (parity with llama.cpp)
   };
   // name_or_path: "smollm2", "gemma3" (fetched models), a .gguf file or a Hugging Face directory.
   static std::unique_ptr<LanguageModel> load(const std::string& name_or_path, const Options& opt);

@@ -5,25 +5,33 @@
 // that greedy decoding agrees with llama.cpp token for token even where its top two logits nearly
 // tie. Written from a reading of ggml-cpu; no code is taken from it.
 //
-// Measured on SmolLM2-135M Q4_1 against llama-cpp-python 0.3.36 (AVX-512 build) on the same CPU:
-// every intermediate tensor of every layer and the logits are bit-identical (prompts of 25 and 126
-// tokens, tiled and untiled attention), and 10/10 greedy 48-token continuations are identical
-// (tests/llm/test_llamacpp_parity.cpp, which demands this where llama.cpp reports AVX512 = 1).
+// Measured against llama-cpp-python 0.3.36 built (-march=native) on the same CPU, a Sapphire Rapids
+// class Xeon (AVX-512 with VNNI, FP16 and BF16): on SmolLM2-135M Q4_1 and on Gemma 3 270M Q4_K_M
+// (Q5_0, Q8_0, Q4_K and Q6_K matrices) every intermediate tensor of every layer and the logits are
+// bit-identical (prompts of 22 to 126 tokens: tiled and untiled attention, GEMM and GEMV row
+// groups), and greedy continuations are identical token for token
+// (tests/llm/test_llamacpp_parity.cpp demands both where llama.cpp reports that build).
 // The default mode computes the model exactly in float32 (as Hugging Face transformers does).
 //
-// Bit-exact parts (AVX-512 and AVX2 variants chosen by the CPU; the AVX2 ones are not yet checked
-// against an AVX2 build of llama.cpp):
-//  * Q4_1 and Q8_0 products: activations quantised to Q8_1 / Q8_0 blocks exactly as ggml does,
-//    8 lanes of 4 integer products per block, fma(d_w * d_x, lane, acc), ggml's horizontal sum,
-//    plus the Q4_1 minimum's term fma(m, s, summs) with s = fp16(d * sum q).
+// Bit-exact parts (where ggml has AVX-512 and AVX2 variants both are written; only the AVX-512
+// build was available to check against):
+//  * Q4_1, Q5_0 and Q8_0 products: activations quantised to Q8_1 / Q8_0 blocks exactly as ggml
+//    does, 8 lanes of 4 integer products per block, fma(d_w * d_x, lane, acc), ggml's horizontal
+//    sum, plus the Q4_1 minimum's term fma(m, s, summs) with s = fp16(d * sum q).
+//  * Q4_K products as ggml's repacked q4_K_8x8 kernels compute them (GEMM for a ubatch's rows in
+//    fours, GEMV for the rest) and Q6_K products as its tiled K-quant matmul (ubatches of 8 rows or
+//    more) or its vec_dot (fewer), all against Q8_K activations: which kernel a row goes through
+//    depends on its sequence's token count in the pass (RowLayoutScope), as in llama.cpp.
 //  * RMS norm (sum of squares in double), RoPE (theta advanced by float multiplications, cosf/sinf,
-//    the rotation as GCC contracts it), SwiGLU through ggml's vector exp.
+//    the rotation as GCC contracts it), SwiGLU through ggml's vector exp, GELU through ggml's f16
+//    table (built with GCC's contraction), Gemma's query scaling before attention.
 //  * An f16 KV cache and ggml's flash attention: below 64 query tokens per sequence the f16 query,
-//    f16 dot products in ggml's lane order and the fp16 output accumulator; from 64 on the tiled
-//    path with float32 tiles of 64 keys and ggml's vector exp in the softmax.
-// Approximate parts (right values, float sums in another order): products with K-quant (Q8_K
-// activations), Q4_0/Q5_x and F16 weights, and GELU through ggml's fp16 table (Gemma) — so Gemma 3
-// is not yet bit-identical.
+//    f16 dot products in ggml's lane order and the f16 output accumulator (in native f16 arithmetic
+//    on AVX512-FP16 CPUs, 128 values per step); from 64 on the tiled path with float32 tiles of 64
+//    keys and ggml's vector exp in the softmax.
+// Not reproduced: products with Q4_0, Q5_1, Q2_K, Q3_K, Q5_K and F16 weights (right values, float
+// sums in another order), and ggml's split-KV attention for single-token decoding once the KV
+// cache view reaches 512 cells.
 #include <ATen/core/Tensor.h>
 
 #include <cstdint>
@@ -46,6 +54,30 @@ namespace lcn {
 // MTK_TAP_DIR. Not thread-safe: set it before a forward pass, in one thread.
 using Tap = std::function<void(const std::string& name, const at::Tensor& t)>;
 Tap& debug_tap();
+
+// Weight types whose products with activations are reproduced bit for bit: Q4_1, Q5_0 and Q8_0
+// (llamafile's tinyBLAS or ggml's vec_dot lane order), Q4_K (ggml's repacked q4_K_8x8 GEMV/GEMM on
+// AVX2 CPUs) and Q6_K (vec_dot). The loader keeps these in their blocks in this mode.
+bool exact_supported(GgmlType t);
+
+// How llama.cpp would evaluate the rows of the current forward pass: each sequence as one ubatch
+// of n - pad tokens (its repacked Q4_K kernels take a ubatch's tokens four at a time and the last
+// len % 4 one at a time, with different float rounding). Model::trunk sets it for the duration
+// of a pass in this thread; rows of a product with another row count are taken one at a time.
+struct RowLayout {
+  int64_t n = 0;
+  std::vector<int64_t> pad;
+};
+class RowLayoutScope {
+ public:
+  RowLayoutScope(int64_t n, std::vector<int64_t> pad);
+  ~RowLayoutScope();
+  RowLayoutScope(const RowLayoutScope&) = delete;
+  RowLayoutScope& operator=(const RowLayoutScope&) = delete;
+
+ private:
+  RowLayout prev_;
+};
 
 // The block format ggml quantises activations to for a product with weights of type t
 // (GgmlType::F32 when the activations stay float32).
