@@ -64,21 +64,34 @@ inline float f16_round_once(double x) {
 // Round half to even, as the SIMD round-to-nearest and ggml's nearest_int both do.
 inline int round_even(float v) { return static_cast<int>(std::nearbyint(v)); }
 
-// One block of 32 to Q8_0 / Q8_1: out[j] = fp16(d) * q[j]. For Q8_1, *corr receives
-// fp16(d * sum q) - fp16(d) * sum q: what ggml's block sum adds beyond the dequantised values.
-void quant_block_q8(const float* x, float* out, bool q8_1, double* corr) {
+// One block of 32 to ggml's Q8_0 / Q8_1 integers: q[j] = round(x[j] * 127 / amax), *d = fp16(amax /
+// 127) and *s = fp16(d * sum q) (the block sum Q8_1 carries).
+void quant_block_q8_int(const float* x, int8_t* q, float* d, float* s) {
   float amax = 0;
   for (int j = 0; j < 32; ++j) amax = std::max(amax, std::fabs(x[j]));
-  const float d = amax / 127.f;
+  const float dd = amax / 127.f;
   const float id = amax != 0.0f ? 127.f / amax : 0.0f;
-  const float dh = f16r(d);
   int sum = 0;
   for (int j = 0; j < 32; ++j) {
-    const int q = round_even(x[j] * id);
-    sum += q;
-    out[j] = dh * static_cast<float>(q);
+    q[j] = static_cast<int8_t>(round_even(x[j] * id));
+    sum += q[j];
   }
-  if (q8_1 && corr) *corr = static_cast<double>(f16r(d * static_cast<float>(sum))) - static_cast<double>(dh) * sum;
+  *d = f16r(dd);
+  *s = f16r(dd * static_cast<float>(sum));
+}
+
+// The same block dequantised: out[j] = fp16(d) * q[j]. For Q8_1, *corr receives
+// fp16(d * sum q) - fp16(d) * sum q: what ggml's block sum adds beyond the dequantised values.
+void quant_block_q8(const float* x, float* out, bool q8_1, double* corr) {
+  int8_t q[32];
+  float d = 0, s = 0;
+  quant_block_q8_int(x, q, &d, &s);
+  int sum = 0;
+  for (int j = 0; j < 32; ++j) {
+    sum += q[j];
+    out[j] = d * static_cast<float>(q[j]);
+  }
+  if (q8_1 && corr) *corr = static_cast<double>(s) - static_cast<double>(d) * sum;
 }
 
 // One block of 256 to Q8_K: d = 1/iscale in float32, q = min(127, round(iscale * x)).
@@ -116,39 +129,30 @@ inline float hsum16(const float* v) {
   return (t6[0] + t6[2]) + (t6[1] + t6[3]);
 }
 
-// ggml_vec_dot_f16 on AVX2: 4 accumulators of 8 lanes, fused multiply-adds, then ggml's reduction.
-float dot_f16_lanes_avx2(const float* x, const float* y, int64_t n) {
-  float acc[4][8] = {};
-  const int64_t np = n - n % 32;
-  for (int64_t i = 0; i < np; i += 32)
+// ggml_vec_dot_f16 with L-lane vectors (8: AVX2, 16: AVX-512): 4 accumulators of L lanes, fused
+// multiply-adds, the accumulators summed pairwise (0+2, 1+3, then 0+1), then the lanes reduced as
+// ggml's AVX2 macro does ((0+4)+(1+5)) + ((2+6)+(3+7)) or as GCC's _mm512_reduce_add_ps does
+// (halves, quarters, then lanes 0+2, 1+3 and their sum); the tail in double.
+template <int L>
+float dot_f16_lanes(const float* x, const float* y, int64_t n) {
+  float acc[4][L] = {};
+  const int64_t np = n - n % (4 * L);
+  for (int64_t i = 0; i < np; i += 4 * L)
     for (int j = 0; j < 4; ++j)
-      for (int l = 0; l < 8; ++l) acc[j][l] = std::fma(x[i + 8 * j + l], y[i + 8 * j + l], acc[j][l]);
-  float a[8];
-  for (int l = 0; l < 8; ++l) {
+      for (int l = 0; l < L; ++l) acc[j][l] = std::fma(x[i + L * j + l], y[i + L * j + l], acc[j][l]);
+  float a[L];
+  for (int l = 0; l < L; ++l) {
     const float a0 = acc[0][l] + acc[2][l], a1 = acc[1][l] + acc[3][l];
     a[l] = a0 + a1;
   }
-  float t0[4];
-  for (int l = 0; l < 4; ++l) t0[l] = a[l] + a[l + 4];
-  double sum = static_cast<float>((t0[0] + t0[1]) + (t0[2] + t0[3]));
-  for (int64_t i = np; i < n; ++i) sum += static_cast<double>(x[i] * y[i]);
-  return static_cast<float>(sum);
-}
-
-// The same with AVX-512: 4 accumulators of 16 lanes, summed pairwise (0+2, 1+3, then 0+1) and
-// reduced as GCC's _mm512_reduce_add_ps does (halves, quarters, then lanes 0+2, 1+3 and their sum).
-float dot_f16_lanes_avx512(const float* x, const float* y, int64_t n) {
-  float acc[4][16] = {};
-  const int64_t np = n - n % 64;
-  for (int64_t i = 0; i < np; i += 64)
-    for (int j = 0; j < 4; ++j)
-      for (int l = 0; l < 16; ++l) acc[j][l] = std::fma(x[i + 16 * j + l], y[i + 16 * j + l], acc[j][l]);
-  float a[16];
-  for (int l = 0; l < 16; ++l) {
-    const float a0 = acc[0][l] + acc[2][l], a1 = acc[1][l] + acc[3][l];
-    a[l] = a0 + a1;
+  double sum;
+  if constexpr (L == 16) {
+    sum = hsum16(a);
+  } else {
+    float t0[4];
+    for (int l = 0; l < 4; ++l) t0[l] = a[l] + a[l + 4];
+    sum = static_cast<float>((t0[0] + t0[1]) + (t0[2] + t0[3]));
   }
-  double sum = hsum16(a);
   for (int64_t i = np; i < n; ++i) sum += static_cast<double>(x[i] * y[i]);
   return static_cast<float>(sum);
 }
@@ -307,21 +311,8 @@ at::Tensor exact_linear(const Weight& w, const at::Tensor& x) {
   std::vector<float> xd(static_cast<size_t>(rows * nb)), xs(static_cast<size_t>(rows * nb));
   const float* xp = xc.data_ptr<float>();
   at::parallel_for(0, rows * nb, 16, [&](int64_t i0, int64_t i1) {
-    for (int64_t i = i0; i < i1; ++i) {
-      const float* xb = xp + i * 32;
-      float amax = 0;
-      for (int j = 0; j < 32; ++j) amax = std::max(amax, std::fabs(xb[j]));
-      const float d = amax / 127.f;
-      const float id = amax != 0.0f ? 127.f / amax : 0.0f;
-      int sum = 0;
-      for (int j = 0; j < 32; ++j) {
-        const int q = round_even(xb[j] * id);
-        xq[static_cast<size_t>(i * 32 + j)] = static_cast<int8_t>(q);
-        sum += q;
-      }
-      xd[static_cast<size_t>(i)] = f16r(d);
-      xs[static_cast<size_t>(i)] = f16r(d * static_cast<float>(sum));
-    }
+    for (int64_t i = i0; i < i1; ++i)
+      quant_block_q8_int(xp + i * 32, xq.data() + i * 32, &xd[static_cast<size_t>(i)], &xs[static_cast<size_t>(i)]);
   });
   at::Tensor y = product_output(x, out);
   float* yp = y.data_ptr<float>();
@@ -784,7 +775,7 @@ at::Tensor attention(const at::Tensor& q_in, const at::Tensor& k_in, const at::T
         if (!tiled) {
           for (int64_t d = 0; d < hd; ++d) qh[static_cast<size_t>(d)] = f16r(qr[d]);
           for (int64_t t = lo; t <= slot; ++t) {
-            float s = (avx512 ? dot_f16_lanes_avx512 : dot_f16_lanes_avx2)(qh.data(), K + t * hd, hd) * scale;
+            float s = (avx512 ? dot_f16_lanes<16> : dot_f16_lanes<8>)(qh.data(), K + t * hd, hd) * scale;
             if (softcap > 0) s = softcap * std::tanh(s);
             const float Mold = M;
             float ms = 1.0f, vs = 1.0f;
