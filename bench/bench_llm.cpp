@@ -101,6 +101,8 @@ int main(int argc, char** argv) {
   app.add_option("--new", new_tokens, "generated tokens per sequence")->capture_default_str();
   app.add_option("--threads", threads, "threads for both engines")->capture_default_str();
   app.add_option("--batch", batches, "batch sizes")->capture_default_str();
+  bool no_peer = false;
+  app.add_flag("--no-peer", no_peer, "ours only (no llama.cpp run, no ratios): for comparing our own settings");
   CLI11_PARSE(app, argc, argv);
   init_logging("warn");
   try {
@@ -116,6 +118,11 @@ int main(int argc, char** argv) {
                 "llama.cpp", "prefill x", "decode x");
     for (int b : batches) {
       const Result o = ours(*m, b, prompt_len, new_tokens);
+      if (no_peer) {
+        std::printf("%-6d %14.1f %14s %14.1f %14s\n", b, o.prefill_tok_s, "-", o.decode_tok_s, "-");
+        std::printf("       peak RSS: ours %.0f MiB\n", o.rss);
+        continue;
+      }
       const Result p = peer(path, b, prompt_len, new_tokens, threads);
       std::printf("%-6d %14.1f %14.1f %14.1f %14.1f %10.2f %10.2f\n", b, o.prefill_tok_s, p.prefill_tok_s, o.decode_tok_s,
                   p.decode_tok_s, o.prefill_tok_s / p.prefill_tok_s, o.decode_tok_s / p.decode_tok_s);
