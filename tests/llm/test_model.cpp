@@ -88,6 +88,36 @@ TEST_CASE("KV-cache decoding reproduces the full forward pass", "[model]") {
   CHECK(cache.length == n);
 }
 
+TEST_CASE("attention in chunks of queries gives the one-pass result", "[model]") {
+  // A left-padded batch of two prompts through the whole model, once in one pass and once in
+  // chunks of 16 queries (the path long prompts take).
+  const auto lm = LanguageModel::load(smollm2_path().string());
+  Model& m = const_cast<Model&>(lm->model());
+  c10::InferenceMode guard;
+  const std::vector<int32_t> a = lm->encode_prompt(
+      "from manim import *\n\nclass Intro(Scene):\n    def construct(self):\n        title = Text(\"Fourier series\")\n"
+      "        self.play(Write(title))\n        axes = Axes(x_range=[-3, 3], y_range=[-2, 2])\n");
+  const std::vector<int32_t> b = lm->encode_prompt("A blue circle turns into a red square.");
+  const int64_t n = static_cast<int64_t>(a.size());
+  REQUIRE(n > 40);
+  REQUIRE(b.size() < a.size());
+  std::vector<int64_t> rows(static_cast<size_t>(2 * n), 0);
+  for (int64_t i = 0; i < n; ++i) rows[static_cast<size_t>(i)] = a[static_cast<size_t>(i)];
+  const int64_t pad = n - static_cast<int64_t>(b.size());
+  for (size_t i = 0; i < b.size(); ++i) rows[static_cast<size_t>(n + pad) + i] = b[i];
+  const at::Tensor toks = at::tensor(rows, at::kLong).view({2, n});
+  KvCache c1 = m.new_cache({0, pad}, n);
+  const at::Tensor one = m.forward(toks, &c1);
+  REQUIRE(m.attention_chunk_bytes() >= 2 * 9 * n * n * 4);  // the default takes this in one pass
+  m.set_attention_chunk_bytes(1);
+  KvCache c2 = m.new_cache({0, pad}, n);
+  const at::Tensor chunked = m.forward(toks, &c2);
+  const at::Tensor real = at::cat({one[0], one[1].narrow(0, pad, n - pad)}) - at::cat({chunked[0], chunked[1].narrow(0, pad, n - pad)});
+  const double diff = real.abs().max().item<double>();
+  INFO("max |chunked - one pass| over the real positions = " << diff);
+  CHECK(diff < 1e-4);
+}
+
 TEST_CASE("left-padded batches generate what each prompt generates alone", "[model]") {
   const LanguageModel& lm = smollm2();
   const std::vector<std::string> prompts = {
