@@ -9,6 +9,7 @@
 #include <catch2/catch.hpp>
 #include <chrono>
 #include <filesystem>
+#include <memory>
 #include <thread>
 #include <nlohmann/json.hpp>
 
@@ -177,9 +178,11 @@ TEST_CASE("manim-agent serve answers like the in-process model", "[agent][http][
 TEST_CASE("http backend against llama-cpp-python's OpenAI-compatible server", "[agent][http][llamacpp]") {
   const auto model = mtk::test::smollm2_path();
   mtk::test::require_python_modules("llama_cpp, uvicorn, fastapi, sse_starlette, starlette_context, pydantic_settings");
-  // A free port: bind port 0, read it, release it (the server binds it right after).
-  int port = 0;
-  {
+  // A free port: bind port 0, read it, release it (the server binds it right after). The server is
+  // started a second time, on a new port, if the first start does not come up within 90 s: once in
+  // a CI run it printed its model's metadata and then never reached "Uvicorn running on".
+  const auto free_port = [] {
+    int port = 0;
     int fd = ::socket(AF_INET, SOCK_STREAM, 0);
     sockaddr_in a{};
     a.sin_family = AF_INET;
@@ -189,13 +192,21 @@ TEST_CASE("http backend against llama-cpp-python's OpenAI-compatible server", "[
         ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len) == 0)
       port = ntohs(a.sin_port);
     ::close(fd);
+    return port;
+  };
+  std::unique_ptr<BackgroundProcess> srv;
+  int port = 0;
+  for (int attempt = 0; attempt < 2 && !(srv && srv->started()); ++attempt) {
+    port = free_port();
+    REQUIRE(port > 0);
+    srv = std::make_unique<BackgroundProcess>(
+        std::vector<std::string>{"/bin/sh", "-c",
+                                 "exec " + mtk::test::quote(mtk::test::python()) + " -m llama_cpp.server --model " +
+                                     mtk::test::quote(model.string()) + " --host 127.0.0.1 --port " +
+                                     std::to_string(port) + " --n_ctx 2048 --n_threads 1 2>&1"},
+        "Uvicorn running on", 90, attempt == 1);
   }
-  REQUIRE(port > 0);
-  BackgroundProcess srv({"/bin/sh", "-c",
-                         mtk::test::quote(mtk::test::python()) + " -m llama_cpp.server --model " +
-                             mtk::test::quote(model.string()) + " --host 127.0.0.1 --port " + std::to_string(port) +
-                             " --n_ctx 2048 --n_threads 1 2>&1"},
-                        "Uvicorn running on", 180);
+  REQUIRE(srv->started());
   auto o = opts_for(port);
   o.model = model.string();
   o.timeout_s = 120;
