@@ -94,8 +94,10 @@ void quant_block_q8(const float* x, float* out, bool q8_1, double* corr) {
   if (q8_1 && corr) *corr = static_cast<double>(s) - static_cast<double>(d) * sum;
 }
 
-// One block of 256 to Q8_K: d = 1/iscale in float32, q = min(127, round(iscale * x)).
-void quant_block_q8k(const float* x, float* out) {
+// One block of 256 to ggml's Q8_K integers (quantize_row_q8_K): iscale = -127 / (the value of
+// largest magnitude, the first one on ties), q = min(127, round(iscale * x)), *d = 1/iscale in
+// float32; an all-zero block gives q = 0, d = 0.
+void quant_block_q8k_int(const float* x, int8_t* q, float* d) {
   float amax = 0, max = 0;
   for (int j = 0; j < 256; ++j) {
     const float ax = std::fabs(x[j]);
@@ -105,12 +107,21 @@ void quant_block_q8k(const float* x, float* out) {
     }
   }
   if (amax == 0.0f) {
-    std::fill(out, out + 256, 0.0f);
+    std::fill(q, q + 256, int8_t{0});
+    *d = 0.0f;
     return;
   }
   const float iscale = -127.f / max;
-  const float d = 1 / iscale;
-  for (int j = 0; j < 256; ++j) out[j] = d * static_cast<float>(std::min(127, round_even(iscale * x[j])));
+  for (int j = 0; j < 256; ++j) q[j] = static_cast<int8_t>(std::min(127, round_even(iscale * x[j])));
+  *d = 1 / iscale;
+}
+
+// The same block dequantised: out[j] = d * q[j].
+void quant_block_q8k(const float* x, float* out) {
+  int8_t q[256];
+  float d = 0;
+  quant_block_q8k_int(x, q, &d);
+  for (int j = 0; j < 256; ++j) out[j] = d * static_cast<float>(q[j]);
 }
 
 // The sum ggml_vec_soft_max_f32 returns for 8 lanes (AVX2 horizontal add order).
@@ -355,12 +366,9 @@ at::Tensor exact_linear(const Weight& w, const at::Tensor& x) {
   return y;
 }
 
-
 // ---- K-quants (Q4_K, Q6_K) x Q8_K -----------------------------------------------------------------
 
-
-// Activations as ggml's Q8_K blocks of 256 (quantize_row_q8_K): int8 values, a float scale 1/iscale
-// with iscale = -127 / (the value of largest magnitude, the first one on ties), sums of 16.
+// Activations as ggml's Q8_K blocks of 256 (quant_block_q8k_int) with their sums of 16.
 struct Q8KRows {
   std::vector<int8_t> q;
   std::vector<float> d;
@@ -375,23 +383,13 @@ Q8KRows quantize_q8k(const float* x, int64_t rows, int64_t in) {
   a.bs16.assign(static_cast<size_t>(rows * in / 16), 0);
   at::parallel_for(0, rows * nb, 4, [&](int64_t i0, int64_t i1) {
     for (int64_t i = i0; i < i1; ++i) {
-      const float* xb = x + i * 256;
-      float amax = 0, max = 0;
-      for (int j = 0; j < 256; ++j)
-        if (std::fabs(xb[j]) > amax) {
-          amax = std::fabs(xb[j]);
-          max = xb[j];
-        }
-      if (amax == 0.0f) continue;
-      const float iscale = -127.f / max;
       int8_t* q = a.q.data() + i * 256;
-      for (int j = 0; j < 256; ++j) q[j] = static_cast<int8_t>(std::min(127, round_even(iscale * xb[j])));
+      quant_block_q8k_int(x + i * 256, q, &a.d[static_cast<size_t>(i)]);
       for (int j = 0; j < 16; ++j) {
         int s = 0;
         for (int t = 0; t < 16; ++t) s += q[16 * j + t];
         a.bs16[static_cast<size_t>(i * 16 + j)] = s;
       }
-      a.d[static_cast<size_t>(i)] = 1 / iscale;
     }
   });
   return a;
@@ -446,12 +444,11 @@ at::Tensor exact_linear_k(const Weight& w, const at::Tensor& x) {
           d[static_cast<size_t>(b)] = fp16_to_fp32(h);
           std::memcpy(&h, blk + 2, 2);
           dmin[static_cast<size_t>(b)] = fp16_to_fp32(h);
-          const uint8_t* s = blk + 4;
+          uint8_t s6[8], m6[8];
+          unpack_k_scales(blk + 4, s6, m6);
           for (int j = 0; j < 8; ++j) {
-            const int scj = j < 4 ? s[j] & 63 : (s[j + 4] & 15) | ((s[j - 4] >> 6) << 4);
-            const int mj = j < 4 ? s[j + 4] & 63 : (s[j + 4] >> 4) | ((s[j] >> 6) << 4);
-            sc[static_cast<size_t>(b * 16 + j)] = scj;
-            mn[static_cast<size_t>(b * 8 + j)] = mj;
+            sc[static_cast<size_t>(b * 16 + j)] = s6[j];
+            mn[static_cast<size_t>(b * 8 + j)] = m6[j];
           }
           for (int p = 0; p < 4; ++p)
             for (int l = 0; l < 32; ++l) {

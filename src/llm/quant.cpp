@@ -234,18 +234,6 @@ void deq_q3_k(const uint8_t* s, float* y, size_t nb) {
   }
 }
 
-// The eight 6-bit scales and mins of a Q4_K/Q5_K super-block, packed in 12 bytes: bytes 0-3 hold
-// the scales of sub-blocks 0-3 (low 6 bits) and the top 2 bits of scales 4-7; bytes 4-7 the same
-// for the mins; bytes 8-11 the low 4 bits of scales 4-7 (low nibble) and mins 4-7 (high nibble).
-inline void unpack_k_scales(const uint8_t* p, uint8_t sc[8], uint8_t mn[8]) {
-  for (int j = 0; j < 4; ++j) {
-    sc[j] = p[j] & 63;
-    mn[j] = p[j + 4] & 63;
-    sc[j + 4] = static_cast<uint8_t>((p[j + 8] & 0x0f) | ((p[j] >> 6) << 4));
-    mn[j + 4] = static_cast<uint8_t>((p[j + 8] >> 4) | ((p[j + 4] >> 6) << 4));
-  }
-}
-
 void deq_q4_k(const uint8_t* s, float* y, size_t nb) {
   const Half h;
   for (size_t b = 0; b < nb; ++b, s += 144, y += QK_K) {
@@ -382,6 +370,15 @@ Kernel require_kernel(GgmlType t) {
 }
 
 }  // namespace
+
+void unpack_k_scales(const uint8_t* p, uint8_t sc[8], uint8_t mn[8]) {
+  for (int j = 0; j < 4; ++j) {
+    sc[j] = p[j] & 63;
+    mn[j] = p[j + 4] & 63;
+    sc[j + 4] = static_cast<uint8_t>((p[j + 8] & 0x0f) | ((p[j] >> 6) << 4));
+    mn[j + 4] = static_cast<uint8_t>((p[j + 8] >> 4) | ((p[j + 4] >> 6) << 4));
+  }
+}
 
 const GgmlTypeInfo* find_type_info(uint32_t id) {
   for (const auto& ti : kTypes)

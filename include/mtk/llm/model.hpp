@@ -136,15 +136,15 @@ class Model {
   bool llamacpp_numerics() const { return llamacpp_numerics_; }
   void set_llamacpp_numerics(bool on) { llamacpp_numerics_ = on; }
 
-  // Gradient checkpointing: under autograd without a cache, each decoder layer keeps only its
-  // input; its activations are recomputed in the backward pass (the same operations, so the same
-  // gradients) for a peak memory of about one layer's activations instead of all of them.
   // Float32 attention over many queries runs in chunks of queries whose scores take at most this
   // many bytes (at least 16 queries per chunk); the results do not depend on it beyond float
   // rounding. A speed and memory setting; tests set it low to exercise the chunked path.
   int64_t attention_chunk_bytes() const { return attn_chunk_bytes_; }
   void set_attention_chunk_bytes(int64_t bytes) { attn_chunk_bytes_ = bytes; }
 
+  // Gradient checkpointing: under autograd without a cache, each decoder layer keeps only its
+  // input; its activations are recomputed in the backward pass (the same operations, so the same
+  // gradients) for a peak memory of about one layer's activations instead of all of them.
   bool gradient_checkpointing() const { return grad_ckpt_; }
   void set_gradient_checkpointing(bool on) { grad_ckpt_ = on; }
 

@@ -107,4 +107,9 @@ void dequantize_rows(GgmlType t, const void* src, float* dst, size_t n_rows, siz
 float fp16_to_fp32(uint16_t h);
 float bf16_to_fp32(uint16_t h);
 
+// The eight 6-bit scales and mins of a Q4_K/Q5_K super-block, packed in 12 bytes: bytes 0-3 hold
+// the scales of sub-blocks 0-3 (low 6 bits) and the top 2 bits of scales 4-7; bytes 4-7 the same
+// for the mins; bytes 8-11 the low 4 bits of scales 4-7 (low nibble) and mins 4-7 (high nibble).
+void unpack_k_scales(const uint8_t* p, uint8_t sc[8], uint8_t mn[8]);
+
 }  // namespace mtk::llm
