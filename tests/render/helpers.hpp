@@ -34,14 +34,19 @@ inline const std::filesystem::path& scratch_root() {
   return s.dir;
 }
 
-// The tests' sandbox runs under its own uid (when root), so that "nothing left running" is not
-// confused by other renders on the machine that use the default 65534.
-constexpr int kTestUid = 61234;
+// The tests' sandbox runs under a uid of its own (when root): one per test process, derived from
+// our pid, so that "nothing left running" is not confused by other renders on the machine (the
+// default uid is 65534) nor by another render test that ctest runs beside this one, and so that a
+// process bomb contained by RLIMIT_NPROC in one test cannot use up the other's process count.
+inline int test_uid() {
+  static const int uid = 1000000 + static_cast<int>(::getpid());
+  return uid;
+}
 
 inline RenderOptions test_options(double timeout_s = 20) {
   RenderOptions o;
-  o.sandbox_uid = kTestUid;
-  o.sandbox_gid = kTestUid;
+  o.sandbox_uid = test_uid();
+  o.sandbox_gid = test_uid();
   o.timeout_s = timeout_s;
   o.job_root = scratch_root() / "jobs";
   o.tex_cache = scratch_root() / "tex";
@@ -81,9 +86,9 @@ inline bool no_sandbox_processes_left(double wait_s = 5) {
   if (::geteuid() != 0) return true;
   const auto end = std::chrono::steady_clock::now() + std::chrono::duration<double>(wait_s);
   std::string left;
-  while (!(left = processes_of(kTestUid)).empty()) {
+  while (!(left = processes_of(test_uid())).empty()) {
     if (std::chrono::steady_clock::now() > end) {
-      std::fprintf(stderr, "processes left running as uid %d:\n%s", kTestUid, left.c_str());
+      std::fprintf(stderr, "processes left running as uid %d:\n%s", test_uid(), left.c_str());
       return false;
     }
     std::this_thread::sleep_for(std::chrono::milliseconds(50));

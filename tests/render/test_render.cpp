@@ -202,7 +202,7 @@ TEST_CASE("sandbox: no network, no writes outside the job dir, no secrets", "[in
   CHECK(res.stdout_text.find("xyz-secret-value") == std::string::npos);
   CHECK(res.stdout_text.find("MTK_TEST_SECRET") == std::string::npos);
   CHECK(res.stdout_text.find("JOBS: []") != std::string::npos);  // other jobs are hidden
-  if (::geteuid() == 0) CHECK(res.stdout_text.find("UID: " + std::to_string(test::kTestUid)) != std::string::npos);
+  if (::geteuid() == 0) CHECK(res.stdout_text.find("UID: " + std::to_string(test::test_uid())) != std::string::npos);
   expect_healthy(r);
 }
 
@@ -283,7 +283,7 @@ TEST_CASE("render: without bubblewrap, fail with a fix unless allow_unsandboxed"
   INFO(ok.stderr_text);
   CHECK(ok.success);
   CHECK(ok.stdout_text.find("xyz-secret-value") == std::string::npos);
-  if (::geteuid() == 0) CHECK(ok.stdout_text.find(std::to_string(test::kTestUid)) != std::string::npos);
+  if (::geteuid() == 0) CHECK(ok.stdout_text.find(std::to_string(test::test_uid())) != std::string::npos);
   auto loop = loose.render({scene("        while True:\n            pass\n"), "", "loop"});
   CHECK(loop.failure == FailureClass::timeout);
   CHECK(loop.duration_s < 10);
