@@ -8,7 +8,9 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdlib>
 #include <cstring>
+#include <string>
 #include <limits>
 #if defined(__x86_64__)
 #include <cpuid.h>
@@ -24,9 +26,22 @@ namespace {
 
 inline float f16r(float x) { return static_cast<float>(c10::Half(x)); }
 
+// $MTK_LLAMACPP_ISA=avx2 reproduces a llama.cpp built without AVX-512 (GGML_NATIVE=OFF,
+// GGML_AVX2=ON, GGML_AVX512=OFF) on a CPU that has it; unset or "native", the build for this CPU.
+bool isa_avx2_only() {
+  static const bool avx2 = [] {
+    const char* e = std::getenv("MTK_LLAMACPP_ISA");
+    const std::string v = e ? e : "";
+    if (v.empty() || v == "native") return false;
+    if (v == "avx2") return true;
+    throw Error("MTK_LLAMACPP_ISA=" + v + " is not a known llama.cpp build", "set it to native or avx2");
+  }();
+  return avx2;
+}
+
 bool cpu_has_avx512() {
 #if defined(__x86_64__)
-  static const bool has = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512dq");
+  static const bool has = !isa_avx2_only() && __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512dq");
   return has;
 #else
   return false;

@@ -20,6 +20,7 @@
 #include <algorithm>
 #include <catch2/catch.hpp>
 #include <cmath>
+#include <cstdlib>
 #include <map>
 #include <nlohmann/json.hpp>
 #include <string>
@@ -82,21 +83,29 @@ int greedy_against(const LanguageModel& lm, const std::vector<std::vector<int32_
   return identical;
 }
 
-// The llama.cpp numerics mode reproduces ggml-cpu's kernels as llama.cpp builds them for this CPU
-// (-march=native): verified bit for bit on a Sapphire Rapids class CPU (AVX-512 with VNNI and FP16)
-// against llama-cpp-python 0.3.36 built there. The test demands exactness where llama.cpp reports
-// that build (AVX512 = 1, and AVX512_VNNI = 1 for Gemma 3's K-quant kernels) and our CPU has the
-// same extensions; elsewhere it reports the figures.
+// The llama.cpp numerics mode reproduces ggml-cpu's kernels as llama.cpp builds them: for this CPU
+// (-march=native), or without AVX-512 when $MTK_LLAMACPP_ISA=avx2. Verified bit for bit on a
+// Sapphire Rapids class CPU (AVX-512 with VNNI and FP16) against llama-cpp-python 0.3.36 built
+// there both ways. The test demands exactness where llama.cpp reports the build our side
+// reproduces (AVX512 = 1, and AVX512_VNNI = 1 for Gemma 3's K-quant kernels; or AVX2, FMA and F16C
+// without AVX512 when MTK_LLAMACPP_ISA=avx2) and our CPU has those extensions; elsewhere it
+// reports the figures.
 bool numerics_exact_here(bool k_quants) {
 #if defined(__x86_64__)
-  if (!__builtin_cpu_supports("avx512f") || !__builtin_cpu_supports("avx512dq")) return false;
-  if (k_quants && !__builtin_cpu_supports("avx512vnni")) return false;
-#else
-  return false;
-#endif
   const auto info = run_peer_json("llamacpp_eval.py", "sysinfo", nlohmann::json::array());
   const std::string s = info.at("system_info").get<std::string>();
-  return s.find("AVX512 = 1") != std::string::npos && (!k_quants || s.find("AVX512_VNNI = 1") != std::string::npos);
+  const auto has = [&](const char* f) { return s.find(std::string(f) + " = 1") != std::string::npos; };
+  const char* isa = std::getenv("MTK_LLAMACPP_ISA");
+  if (isa && std::string(isa) == "avx2")
+    return !has("AVX512") && has("AVX2") && has("FMA") && has("F16C") && __builtin_cpu_supports("avx2") &&
+           __builtin_cpu_supports("fma") && __builtin_cpu_supports("f16c");
+  if (!__builtin_cpu_supports("avx512f") || !__builtin_cpu_supports("avx512dq")) return false;
+  if (k_quants && !__builtin_cpu_supports("avx512vnni")) return false;
+  return has("AVX512") && (!k_quants || has("AVX512_VNNI"));
+#else
+  (void)k_quants;
+  return false;
+#endif
 }
 
 // llama.cpp's answer to a request, computed once: Catch runs a test case again for each section.

@@ -3,7 +3,9 @@
 // `llm_logits --llamacpp-numerics`) that reproduces the arithmetic of llama.cpp's CPU backend
 // (ggml-cpu built for the host, flash attention on as llama.cpp's "auto" resolves it on CPU) so
 // that greedy decoding agrees with llama.cpp token for token even where its top two logits nearly
-// tie. Written from a reading of ggml-cpu; no code is taken from it.
+// tie. Written from a reading of ggml-cpu; no code is taken from it. It follows llama.cpp built for
+// this CPU (-march=native), or, with $MTK_LLAMACPP_ISA=avx2, llama.cpp built without AVX-512
+// (GGML_NATIVE=OFF GGML_AVX2=ON GGML_AVX512=OFF, as prebuilt x86-64 binaries often are).
 //
 // Measured against llama-cpp-python 0.3.36 built (-march=native) on the same CPU, a Sapphire Rapids
 // class Xeon (AVX-512 with VNNI, FP16 and BF16): on SmolLM2-135M Q4_1 and on Gemma 3 270M Q4_K_M
@@ -13,8 +15,9 @@
 // (tests/llm/test_llamacpp_parity.cpp demands both where llama.cpp reports that build).
 // The default mode computes the model exactly in float32 (as Hugging Face transformers does).
 //
-// Bit-exact parts (where ggml has AVX-512 and AVX2 variants both are written; only the AVX-512
-// build was available to check against):
+// Both builds checked on that CPU: the same figures hold against llama-cpp-python 0.3.36 built with
+// GGML_NATIVE=OFF GGML_AVX2=ON GGML_AVX512=OFF when MTK_LLAMACPP_ISA=avx2 (without it, that build
+// differs from ours by up to 0.81 and 1.94 in the logits). Bit-exact parts:
 //  * Q4_1, Q5_0 and Q8_0 products: activations quantised to Q8_1 / Q8_0 blocks exactly as ggml
 //    does, 8 lanes of 4 integer products per block, fma(d_w * d_x, lane, acc), ggml's horizontal
 //    sum, plus the Q4_1 minimum's term fma(m, s, summs) with s = fp16(d * sum q).
