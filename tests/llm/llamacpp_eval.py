@@ -18,8 +18,9 @@ speed on the same GGUF file.
       greedy decode steps of BATCH tokens (one per sequence), with peak RSS in MiB
 
 The evaluation runs with n_threads = n_threads_batch = THREADS (logits/greedy: one thread, or
-$MTK_LLAMACPP_THREADS: their results do not depend on the thread count, and in a parallel test run
-more threads only spin against the other tests) and a context large enough for the request; one
+$MTK_LLAMACPP_THREADS: one thread keeps their results independent of the machine, since ggml splits
+single-token attention over 512 or more KV cells into one chunk per thread and sums the chunks in
+float; and in a parallel test run more threads only spin against the other tests) and a context large enough for the request; one
 llama_context per call.
 """
 import ctypes

@@ -38,11 +38,21 @@ using namespace mtk::test;
 namespace {
 
 // Ten prompts: ManimBench descriptions (as chat prompts for the instruct model) and code openings.
+// With $MTK_LONG_PROMPTS set (a check run by hand, about 6 minutes per model): ten plain prompts of
+// 395 to 788 tokens instead, so that decoding reaches llama.cpp's split-KV attention (a KV view of
+// 512 cells or more).
 std::vector<std::string> prompt_texts(const LanguageModel& lm, bool chat) {
   std::vector<std::string> descriptions;
   mtk::read_jsonl(manimbench_path().string(), "dataset", [&](const nlohmann::json& j, size_t) {
     if (descriptions.size() < 6) descriptions.push_back(j.at("description").get<std::string>().substr(0, 600));
   });
+  if (std::getenv("MTK_LONG_PROMPTS")) {  // the six descriptions joined, plus 200 more characters each
+    std::string all;
+    for (const auto& d : descriptions) all += d + "\n";
+    std::vector<std::string> out;
+    for (int i = 0; i < 10; ++i) out.push_back(std::to_string(i) + ": " + all + all.substr(0, 200 * static_cast<size_t>(i)));
+    return out;
+  }
   std::vector<std::string> out;
   for (const auto& d : descriptions)
     out.push_back(chat ? lm.chat_prompt({{"user", "Write Manim code for this scene:\n" + d}}) : d);

@@ -34,7 +34,9 @@
 //    keys and ggml's vector exp in the softmax.
 // Not reproduced: products with Q4_0, Q5_1, Q2_K, Q3_K, Q5_K and F16 weights (right values, float
 // sums in another order), and ggml's split-KV attention for single-token decoding once the KV
-// cache view reaches 512 cells.
+// cache view reaches 512 cells when llama.cpp runs it on more than one thread (on one thread the
+// split is a single chunk and equals the unsplit pass: 10/10 greedy continuations identical on
+// SmolLM2 with prompts of 395-788 tokens, against 5/10 when llama.cpp decodes on 2 threads).
 #include <ATen/core/Tensor.h>
 
 #include <cstdint>
