@@ -10,8 +10,8 @@
 #include <cmath>
 #include <cstdlib>
 #include <cstring>
-#include <string>
 #include <limits>
+#include <string>
 #if defined(__x86_64__)
 #include <cpuid.h>
 #include <immintrin.h>
@@ -22,13 +22,7 @@
 
 namespace mtk::llm::lcn {
 
-namespace {
-
-inline float f16r(float x) { return static_cast<float>(c10::Half(x)); }
-
-// $MTK_LLAMACPP_ISA=avx2 reproduces a llama.cpp built without AVX-512 (GGML_NATIVE=OFF,
-// GGML_AVX2=ON, GGML_AVX512=OFF) on a CPU that has it; unset or "native", the build for this CPU.
-bool isa_avx2_only() {
+bool follows_avx2_build() {
   static const bool avx2 = [] {
     const char* e = std::getenv("MTK_LLAMACPP_ISA");
     const std::string v = e ? e : "";
@@ -39,9 +33,13 @@ bool isa_avx2_only() {
   return avx2;
 }
 
+namespace {
+
+inline float f16r(float x) { return static_cast<float>(c10::Half(x)); }
+
 bool cpu_has_avx512() {
 #if defined(__x86_64__)
-  static const bool has = !isa_avx2_only() && __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512dq");
+  static const bool has = !follows_avx2_build() && __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512dq");
   return has;
 #else
   return false;

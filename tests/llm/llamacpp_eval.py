@@ -20,8 +20,8 @@ speed on the same GGUF file.
 The evaluation runs with n_threads = n_threads_batch = THREADS (logits/greedy: one thread, or
 $MTK_LLAMACPP_THREADS: one thread keeps their results independent of the machine, since ggml splits
 single-token attention over 512 or more KV cells into one chunk per thread and sums the chunks in
-float; and in a parallel test run more threads only spin against the other tests) and a context large enough for the request; one
-llama_context per call.
+float; and in a parallel test run more threads only spin against the other tests) and a context
+large enough for the request; one llama_context per call.
 """
 import ctypes
 import json

@@ -28,6 +28,7 @@
 
 #include "mtk/core/jsonl.hpp"
 #include "mtk/llm/generate.hpp"
+#include "mtk/llm/llamacpp_numerics.hpp"
 #include "mtk/llm/model.hpp"
 #include "mtk/llm/tokenizer.hpp"
 #include "peer.hpp"
@@ -105,8 +106,7 @@ bool numerics_exact_here(bool k_quants) {
   const auto info = run_peer_json("llamacpp_eval.py", "sysinfo", nlohmann::json::array());
   const std::string s = info.at("system_info").get<std::string>();
   const auto has = [&](const char* f) { return s.find(std::string(f) + " = 1") != std::string::npos; };
-  const char* isa = std::getenv("MTK_LLAMACPP_ISA");
-  if (isa && std::string(isa) == "avx2")
+  if (mtk::llm::lcn::follows_avx2_build())
     return !has("AVX512") && has("AVX2") && has("FMA") && has("F16C") && __builtin_cpu_supports("avx2") &&
            __builtin_cpu_supports("fma") && __builtin_cpu_supports("f16c");
   if (!__builtin_cpu_supports("avx512f") || !__builtin_cpu_supports("avx512dq")) return false;

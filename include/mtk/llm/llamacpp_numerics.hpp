@@ -65,6 +65,11 @@ Tap& debug_tap();
 // AVX2 CPUs) and Q6_K (vec_dot). The loader keeps these in their blocks in this mode.
 bool exact_supported(GgmlType t);
 
+// Which llama.cpp build the mode follows: false for the build for this CPU (-march=native), true
+// for one without AVX-512 (GGML_NATIVE=OFF GGML_AVX2=ON GGML_AVX512=OFF) when $MTK_LLAMACPP_ISA is
+// avx2. Read once; any other value than native or avx2 is an error naming both.
+bool follows_avx2_build();
+
 // How llama.cpp would evaluate the rows of the current forward pass: each sequence as one ubatch
 // of n - pad tokens (its repacked Q4_K kernels take a ubatch's tokens four at a time and the last
 // len % 4 one at a time, with different float rounding). Model::trunk sets it for the duration
