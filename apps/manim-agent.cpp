@@ -42,6 +42,9 @@ int main(int argc, char** argv) {
     render->add_option("file", file, "Python file with a Manim scene")->required()->check(CLI::ExistingFile);
     render->add_option("--scene", scene, "scene class (default: detected from the code)");
     render->add_option("--timeout", ro.timeout_s, "wall-clock limit, seconds")->capture_default_str();
+    double render_quota_mib = 2048;
+    render->add_option("--disk-quota", render_quota_mib, "disk quota of the render job, MiB (failure class disk beyond it)")
+        ->capture_default_str()->check(CLI::Range(64.0, 1e7));
     render->add_option("--copy-to", out, "copy the video (or still) here");
     render->add_flag("--no-cache", no_cache, "do not use the render cache");
     render->add_flag("--unsafe-no-sandbox", ro.allow_unsandboxed,
@@ -128,6 +131,8 @@ int main(int argc, char** argv) {
     run->add_option("--seed", rn.agent.sampling.seed, "sampling seed")->capture_default_str();
     run->add_option("--threads", rn.threads, "local model CPU threads (0 = all)")->capture_default_str();
     run->add_option("--timeout", rn.render_timeout_s, "render wall-clock limit, seconds")->capture_default_str();
+    run->add_option("--disk-quota", rn.render_disk_quota_mib, "disk quota of each render job, MiB")
+        ->capture_default_str()->check(CLI::Range(64.0, 1e7));
     run->add_option("--parallel,-j", rn.parallel, "tasks in flight at once (renders overlap generation; a local model generates their greedy answers as one batch)")
         ->capture_default_str();
     run->add_option("--out,-o", rn.out_dir, "output folder")->capture_default_str();
@@ -187,6 +192,7 @@ int main(int argc, char** argv) {
         sc.predictions = (std::filesystem::path(sum.out_dir) / "predictions.jsonl").string();
         sc.out_dir = (std::filesystem::path(sum.out_dir) / "score").string();
         sc.timeout_s = rn.render_timeout_s;
+        sc.disk_quota_mib = rn.render_disk_quota_mib;
         sc.use_cache = rn.use_cache;
         sc.allow_unsandboxed = rn.allow_unsandboxed;
         mtk::bench::run_score(sc);
@@ -259,6 +265,7 @@ int main(int argc, char** argv) {
       return 0;
     }
     if (!*render) return 0;
+    ro.disk_bytes = static_cast<uint64_t>(render_quota_mib * (1 << 20));
     mtk::render::Renderer r(ro, no_cache ? nullptr : std::make_shared<mtk::render::RenderCache>());
     r.check_environment();
     auto res = r.render(mtk::render::RenderJob{mtk::fs::read_file(file), scene, file});

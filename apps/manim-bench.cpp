@@ -32,6 +32,8 @@ int main(int argc, char** argv) {
         ->capture_default_str();
     score->add_option("-j,--workers", so.workers, "concurrent renders (0 = number of cores)")->capture_default_str();
     score->add_option("--timeout", so.timeout_s, "wall-clock limit per render, seconds")->capture_default_str();
+    score->add_option("--disk-quota", so.disk_quota_mib, "disk quota of each render job, MiB")
+        ->capture_default_str()->check(CLI::Range(64.0, 1e7));
     score->add_option("--limit", so.limit, "score only the first N tasks (0 = all)")->capture_default_str();
     score->add_flag("--exact-dtw", so.exact_dtw, "exact DTW instead of the paper's FastDTW (radius 1)");
     score->add_option("--clip", so.clip_model, "CLIP ViT-L/14 directory for S_CLIP and VS (default "

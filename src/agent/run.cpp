@@ -92,6 +92,7 @@ RunSummary run_agent(const RunOptions& opt) {
   // Renderer, prompts, retriever, backend.
   render::RenderOptions ro;
   ro.timeout_s = opt.render_timeout_s;
+  ro.disk_bytes = static_cast<uint64_t>(opt.render_disk_quota_mib * (1 << 20));
   ro.allow_unsandboxed = opt.allow_unsandboxed;
   render::Renderer renderer(ro, opt.use_cache ? std::make_shared<render::RenderCache>() : nullptr);
   renderer.check_environment();

@@ -165,6 +165,7 @@ ScoreSummary run_score(const ScoreOptions& opts) {
 
   render::RenderOptions ro;
   ro.timeout_s = opts.timeout_s;
+  ro.disk_bytes = static_cast<uint64_t>(opts.disk_quota_mib * (1 << 20));
   ro.allow_unsandboxed = opts.allow_unsandboxed;
   std::shared_ptr<render::RenderCache> cache;
   if (opts.use_cache) cache = std::make_shared<render::RenderCache>();

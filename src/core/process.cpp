@@ -289,24 +289,42 @@ Result run(const Spec& spec) {
 
   const bool has_deadline = spec.timeout_s > 0;
   const bool watch_stall = spec.stall_s > 0 && static_cast<bool>(spec.stop_when_stalled);
+  const bool watching = spec.watch_interval_s > 0 && static_cast<bool>(spec.watch);
   const auto deadline = t0 + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(spec.timeout_s));
+  const auto watch_every = std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(spec.watch_interval_s));
+  auto next_watch = t0 + watch_every;
+  bool killed = false;  // by us: the timeout, the stall check or the watch
   while (!leader_exited()) {
     int wait_ms = -1;
-    if (has_deadline && !res.timed_out) {
+    if (watching && !killed) {
+      const auto now = Clock::now();
+      if (now >= next_watch) {
+        res.watch_reason = spec.watch();
+        next_watch = Clock::now() + watch_every;
+        if (!res.watch_reason.empty()) {
+          kill_group();
+          killed = true;
+          continue;
+        }
+      }
+      wait_ms = static_cast<int>(std::chrono::duration_cast<std::chrono::milliseconds>(next_watch - now).count()) + 1;
+    }
+    if (has_deadline && !killed) {
       auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now()).count();
       if (left <= 0) {
         kill_group();
-        res.timed_out = true;
+        res.timed_out = killed = true;
         continue;
       }
-      wait_ms = static_cast<int>(std::min<long long>(left + 1, 1 << 30));
+      const int until_deadline = static_cast<int>(std::min<long long>(left + 1, 1 << 30));
+      wait_ms = wait_ms < 0 ? until_deadline : std::min(wait_ms, until_deadline);
     }
     if (pidfd < 0) wait_ms = wait_ms < 0 ? 20 : std::min(wait_ms, 20);
-    if (watch_stall && !res.stalled) {
+    if (watch_stall && !killed) {
       double quiet = std::chrono::duration<double>(Clock::now() - last_output).count();
       if (quiet >= spec.stall_s && spec.stop_when_stalled(cap_out.last(8192), cap_err.last(8192))) {
         kill_group();
-        res.stalled = true;
+        res.stalled = killed = true;
         continue;
       }
       int check_ms = static_cast<int>(std::max(0.0, spec.stall_s - quiet) * 1000) + 50;

@@ -428,7 +428,8 @@ std::string feedback_clean(const RenderResult& r, std::string_view code) {
   };
   const FailureClass c = r.failure;
   const bool explained = c == FailureClass::timeout || c == FailureClass::memory || c == FailureClass::killed ||
-                         c == FailureClass::no_scene || c == FailureClass::no_output || c == FailureClass::sandbox;
+                         c == FailureClass::no_scene || c == FailureClass::no_output || c == FailureClass::sandbox ||
+                         c == FailureClass::disk;
   std::string ex = exception_line(r.stderr_text);
   if (explained && !r.error_line.empty() && r.error_line != ex) add(r.error_line);
 

@@ -24,10 +24,13 @@ namespace stdfs = std::filesystem;
 
 namespace {
 
-// Where the job directory appears inside the sandbox: a fixed, short path keeps tracebacks (and
-// so the feedback text and cached results) independent of the host's job directory name.
-constexpr const char* kSandboxJobDir = "/tmp/job";
+using detail::kSandboxJobDir;
+using detail::kSandboxTexDir;
 constexpr uint64_t kSandboxTmpBytes = 256ull << 20;
+// The toolkit's own TeX step (see cache_new_tex): at most this many new formulas per job, each at
+// most 1 MiB of source and 16 MiB of SVG, all within kTexStepTimeout seconds.
+constexpr size_t kMaxNewTexPerJob = 64;
+constexpr double kTexStepTimeout = 60;
 constexpr const char* kManimCfg =
     "[CLI]\n"
     "notify_outdated_version = False\n"
@@ -128,7 +131,8 @@ std::string signal_name(int sig) {
   return "signal " + std::to_string(sig) + (d ? std::string(" (") + d + ")" : std::string());
 }
 
-// Removes the job directory when the render is over, unless asked to keep it.
+// Removes the job directory when the render is over, unless asked to keep it (never one that went
+// over its disk quota).
 struct JobDir {
   stdfs::path path;
   bool keep = false;
@@ -138,9 +142,8 @@ struct JobDir {
       spdlog::info("render: kept job directory {}", path.string());
       return;
     }
-    std::error_code ec;
-    stdfs::remove_all(path, ec);
-    if (ec) spdlog::warn("render: cannot remove job directory {}: {}", path.string(), ec.message());
+    std::string err;
+    if (!detail::remove_tree(path, err)) spdlog::warn("render: cannot remove job directory {}: {}", path.string(), err);
   }
 };
 
@@ -162,8 +165,9 @@ struct Renderer::Impl {
   RenderResult run(const RenderJob& job, const std::string& scene, JobDir& jd);
   std::vector<std::string> manim_args(const std::string& scene) const;
   void classify(RenderResult& r, const proc::Result& pr, const stdfs::path& dir) const;
+  std::vector<std::pair<std::string, std::string>> job_env(const std::string& home) const;
   void prepare_tex(const stdfs::path& tex_dir) const;
-  void harvest_tex(const stdfs::path& tex_dir) const;
+  void cache_new_tex(const stdfs::path& tex_dir) const;
 };
 
 Renderer::Renderer(RenderOptions opts, std::shared_ptr<RenderCache> cache) : impl_(std::make_unique<Impl>()) {
@@ -174,6 +178,9 @@ Renderer::Renderer(RenderOptions opts, std::shared_ptr<RenderCache> cache) : imp
   if (opts.memory_bytes < (256ull << 20))
     throw Error("render memory limit below 256 MiB", "Manim needs about 700 MB; use at least 1 GiB");
   if (opts.max_processes < 4) throw Error("render process limit below 4", "use at least 16");
+  if (opts.disk_bytes < (64ull << 20))
+    throw Error("render disk quota below 64 MiB", "a short -ql video needs a few MiB; use the default 2 GiB");
+  if (opts.max_files < 100) throw Error("render file-count limit below 100", "use the default 100000");
   Impl& m = *impl_;
   m.opt = std::move(opts);
   m.cache = std::move(cache);
@@ -243,9 +250,12 @@ void Renderer::Impl::probe() {
     fix = "install it (apt-get install bubblewrap), " + unsandboxed_hint;
   } else {
     proc::Spec s;
-    s.argv = {bwrap, "--unshare-all", "--die-with-parent", "--new-session", "--ro-bind", "/", "/", "--dev", "/dev",
-              "--proc", "/proc", "--tmpfs", "/tmp", "--ro-bind", tex_cache.string(), tex_cache.string(),
-              "--bind", job_root.string(), kSandboxJobDir, "--", "/bin/true"};
+    detail::SandboxView view;
+    view.python = python;
+    view.tex_cache = tex_cache;
+    view.work_dir = job_root;
+    s.argv = detail::sandbox_argv(bwrap, view);
+    s.argv.push_back("/usr/bin/true");
     s.env = {"PATH=/usr/bin:/bin"};
     s.timeout_s = 30;
     if (as_root) s.uid = opt.sandbox_uid, s.gid = opt.sandbox_gid;
@@ -287,36 +297,106 @@ std::vector<std::string> Renderer::Impl::manim_args(const std::string& scene) co
           "--progress_bar", "none", "-v", "WARNING", "--media_dir", "media", "-o", "out", "scene.py", scene};
 }
 
+std::vector<std::pair<std::string, std::string>> Renderer::Impl::job_env(const std::string& home) const {
+  std::vector<std::pair<std::string, std::string>> env = {
+      {"PATH", "/usr/bin:/bin"},         {"HOME", home},
+      {"LANG", "C.UTF-8"},               {"COLUMNS", std::to_string(opt.columns)},
+      {"TMPDIR", "/tmp"},                {"PYTHONDONTWRITEBYTECODE", "1"},
+      {"PYTHONHASHSEED", "0"},           {"OPENBLAS_NUM_THREADS", "1"},
+      {"OMP_NUM_THREADS", "1"},          {"MPLBACKEND", "Agg"}};
+  if (!opt.job_tag.empty()) env.emplace_back("MTK_JOB_TAG", opt.job_tag);
+  return env;
+}
+
+// The job sees the cache's formulas as links into it (read-only in the sandbox), so Manim finds
+// an SVG for every formula the toolkit has already compiled.
 void Renderer::Impl::prepare_tex(const stdfs::path& tex_dir) const {
   std::error_code ec;
   for (const auto& e : stdfs::directory_iterator(tex_cache, ec)) {
     std::string name = e.path().filename().string();
     if (!is_tex_hash_name(name, ".svg") && !is_tex_hash_name(name, ".tex")) continue;
     std::error_code ec2;
-    stdfs::create_symlink(e.path(), tex_dir / name, ec2);
+    stdfs::create_symlink(sandboxed ? stdfs::path(kSandboxTexDir) / name : e.path(), tex_dir / name, ec2);
   }
 }
 
-void Renderer::Impl::harvest_tex(const stdfs::path& tex_dir) const {
+// Nothing a job writes is trusted by another job: the shared LaTeX cache takes only SVGs that the
+// toolkit itself made from a job's .tex sources alone, with Manim's own commands (latex to DVI,
+// then dvisvgm), in a sandbox of their own. A job can add formulas to the cache, never pictures.
+void Renderer::Impl::cache_new_tex(const stdfs::path& tex_dir) const {
+  std::vector<std::pair<std::string, std::string>> todo;  // (hash, source)
   std::error_code ec;
   for (const auto& e : stdfs::directory_iterator(tex_dir, ec)) {
+    if (todo.size() >= kMaxNewTexPerJob) break;
     const std::string name = e.path().filename().string();
-    if (!is_tex_hash_name(name, ".svg")) continue;
+    if (!is_tex_hash_name(name, ".tex")) continue;
     const std::string stem = name.substr(0, 16);
-    const stdfs::path svg = e.path(), tex = tex_dir / (stem + ".tex");
-    struct stat s1, s2;
-    if (::lstat(svg.c_str(), &s1) != 0 || !S_ISREG(s1.st_mode) || s1.st_size > (16 << 20)) continue;
-    if (::lstat(tex.c_str(), &s2) != 0 || !S_ISREG(s2.st_mode) || s2.st_size > (1 << 20)) continue;
-    if (stdfs::exists(tex_cache / name, ec)) continue;
+    struct stat st;
+    if (::lstat(e.path().c_str(), &st) != 0 || !S_ISREG(st.st_mode) || st.st_size > (1 << 20)) continue;
+    std::error_code ec2;
+    if (stdfs::exists(tex_cache / (stem + ".svg"), ec2)) continue;
     try {
-      std::string tex_src = fs::read_file(tex);
-      if (sha256_hex(tex_src).substr(0, 16) != stem) continue;  // not what Manim would have named it
+      std::string src = fs::read_file(e.path());
+      if (sha256_hex(src).substr(0, 16) != stem) continue;  // not what Manim would have named it
+      todo.emplace_back(stem, std::move(src));
+    } catch (const std::exception&) {
+    }
+  }
+  if (todo.empty()) return;
+
+  JobDir work;
+  work.path = fs::make_temp_dir(job_root, "tex-");
+  ::chmod(work.path.c_str(), 0700);
+  const stdfs::path out = work.path / "media" / "Tex";  // the relative paths Manim uses
+  std::string stems;
+  for (const auto& [stem, src] : todo) {
+    fs::atomic_write(out / (stem + ".tex"), src);
+    stems += " " + stem;
+  }
+  if (as_root) chown_tree(work.path, opt.sandbox_uid, opt.sandbox_gid);
+  // Manim's compile_tex and convert_to_svg with their arguments (utils/tex_file_writing.py, 0.19).
+  const std::string script =
+      "for s in" + stems + "; do "
+      "latex -interaction=batchmode -output-format=dvi -halt-on-error -output-directory=media/Tex media/Tex/$s.tex "
+      ">/dev/null && dvisvgm --page=1 --no-fonts --verbosity=0 --output=media/Tex/$s.svg media/Tex/$s.dvi >/dev/null; "
+      "done";
+  proc::Spec s;
+  s.timeout_s = kTexStepTimeout;
+  s.limits.address_space = static_cast<int64_t>(opt.memory_bytes);
+  s.limits.cpu_seconds = static_cast<int64_t>(kTexStepTimeout);
+  s.limits.file_size = 64 << 20;
+  s.limits.core_size = 0;
+  s.capture_limit = 64 << 10;
+  if (as_root) s.uid = opt.sandbox_uid, s.gid = opt.sandbox_gid;
+  if (sandboxed) {
+    detail::SandboxView view;
+    view.work_dir = work.path;
+    view.env = job_env(kSandboxJobDir);
+    s.argv = detail::sandbox_argv(bwrap, view);
+    if (!prlimit.empty()) s.argv.insert(s.argv.end(), {prlimit, "--nproc=" + std::to_string(opt.max_processes), "--"});
+    s.env = {"PATH=/usr/bin:/bin"};
+  } else {
+    for (const auto& [k, v] : job_env(work.path.string())) s.env.push_back(k + "=" + v);
+    s.cwd = work.path.string();
+    s.limits.processes = opt.max_processes;
+  }
+  s.argv.insert(s.argv.end(), {"/bin/sh", "-c", script});
+  const proc::Result pr = proc::run(s);
+  if (!pr.started() || pr.timed_out)
+    spdlog::warn("render: the LaTeX cache's TeX step did not finish: {}", pr.started() ? "timeout" : pr.spawn_error);
+  for (const auto& [stem, src] : todo) {
+    const stdfs::path svg = out / (stem + ".svg");
+    struct stat st;
+    if (::lstat(svg.c_str(), &st) != 0 || !S_ISREG(st.st_mode) || st.st_size > (16 << 20) ||
+        !no_symlinks_below(work.path, svg))
+      continue;
+    try {
       std::string svg_src = fs::read_file(svg);
       if (svg_src.rfind("<?xml", 0) != 0 && svg_src.rfind("<svg", 0) != 0) continue;
-      fs::atomic_write(tex_cache / (stem + ".tex"), tex_src);
-      fs::atomic_write(tex_cache / name, svg_src);  // last: its presence is what Manim checks
+      fs::atomic_write(tex_cache / (stem + ".tex"), src);
+      fs::atomic_write(tex_cache / (stem + ".svg"), svg_src);  // last: its presence is what Manim checks
     } catch (const std::exception& ex) {
-      spdlog::debug("render: LaTeX cache harvest of {} failed: {}", name, ex.what());
+      spdlog::debug("render: LaTeX cache entry {} not stored: {}", stem, ex.what());
     }
   }
 }
@@ -407,13 +487,7 @@ RenderResult Renderer::Impl::run(const RenderJob& job, const std::string& scene,
   if (as_root) chown_tree(dir, opt.sandbox_uid, opt.sandbox_gid);
 
   const double cpu = opt.cpu_seconds > 0 ? opt.cpu_seconds : opt.timeout_s + 30;
-  const std::string home = sandboxed ? kSandboxJobDir : dir.string();
-  const std::vector<std::pair<std::string, std::string>> env = {
-      {"PATH", "/usr/bin:/bin"},         {"HOME", home},
-      {"LANG", "C.UTF-8"},               {"COLUMNS", std::to_string(opt.columns)},
-      {"TMPDIR", "/tmp"},                {"PYTHONDONTWRITEBYTECODE", "1"},
-      {"PYTHONHASHSEED", "0"},           {"OPENBLAS_NUM_THREADS", "1"},
-      {"OMP_NUM_THREADS", "1"},          {"MPLBACKEND", "Agg"}};
+  const auto env = job_env(sandboxed ? kSandboxJobDir : dir.string());
 
   proc::Spec s;
   s.timeout_s = opt.timeout_s;
@@ -425,16 +499,13 @@ RenderResult Renderer::Impl::run(const RenderJob& job, const std::string& scene,
   if (as_root) s.uid = opt.sandbox_uid, s.gid = opt.sandbox_gid;
   const auto manim = manim_args(scene);
   if (sandboxed) {
-    const std::string venv = python.parent_path().parent_path().string();
-    s.argv = {bwrap, "--unshare-all", "--die-with-parent", "--new-session", "--ro-bind", "/", "/", "--dev", "/dev",
-              "--proc", "/proc", "--size", std::to_string(kSandboxTmpBytes), "--tmpfs", "/tmp",
-              // other jobs' directories stay out of sight
-              "--size", "65536", "--tmpfs", job_root.string(),
-              // visible even when they live under the host's /tmp
-              "--ro-bind", tex_cache.string(), tex_cache.string(), "--ro-bind", venv, venv,
-              "--bind", dir.string(), kSandboxJobDir, "--chdir", kSandboxJobDir, "--clearenv"};
-    for (const auto& [k, v] : env) s.argv.insert(s.argv.end(), {"--setenv", k, v});
-    s.argv.push_back("--");
+    detail::SandboxView view;
+    view.python = python;
+    view.tex_cache = tex_cache;
+    view.work_dir = dir;
+    view.tmp_bytes = kSandboxTmpBytes;
+    view.env = env;
+    s.argv = detail::sandbox_argv(bwrap, view);
     // RLIMIT_NPROC set inside the sandbox's user namespace counts only that sandbox's processes;
     // set on bwrap it would be shared by every concurrent job of the same uid.
     if (!prlimit.empty())
@@ -460,6 +531,16 @@ RenderResult Renderer::Impl::run(const RenderJob& job, const std::string& scene,
                      err_tail.find("Traceback (most recent call last)") != std::string::npos;
     return traceback && !exception_line(err_tail).empty();
   };
+  // The disk quota, checked while the job runs: its directory (HOME included) may not grow past
+  // disk_bytes of allocated blocks or max_files entries.
+  s.watch_interval_s = 0.1;
+  s.watch = [&]() -> std::string {
+    const auto u = detail::disk_usage(dir, opt.disk_bytes, opt.max_files);
+    if (u.bytes > opt.disk_bytes) return "The job wrote more than its disk quota of " + human_bytes(opt.disk_bytes);
+    if (u.entries > opt.max_files)
+      return "The job created more than " + std::to_string(opt.max_files) + " files (its disk quota)";
+    return {};
+  };
   proc::Result pr = proc::run(s);
   if (pr.stalled) {  // classified from its traceback, like a process that exited with status 1
     pr.signal = 0;
@@ -478,7 +559,8 @@ RenderResult Renderer::Impl::run(const RenderJob& job, const std::string& scene,
     r.exit_code = -1;
   }
   classify(r, pr, dir);
-  if (r.success && opt.use_tex_cache) harvest_tex(tex_dir);
+  if (r.failure == FailureClass::disk) jd.keep = false;  // removed whatever keep_job_dir says
+  if (r.success && opt.use_tex_cache) cache_new_tex(tex_dir);
   return r;
 }
 
@@ -493,6 +575,8 @@ void Renderer::Impl::classify(RenderResult& r, const proc::Result& pr, const std
   if (!pr.started()) return set(FailureClass::sandbox, "Could not start the renderer: " + pr.spawn_error);
   if (sandboxed && pr.exit_code == 1 && err.rfind("bwrap: ", 0) == 0)
     return set(FailureClass::sandbox, "The sandbox (bubblewrap) failed: " + first_line(err));
+  if (!pr.watch_reason.empty())
+    return set(FailureClass::disk, pr.watch_reason + "; write less (no large files or file loops)");
   if (r.timed_out)
     return set(FailureClass::timeout, "Rendering exceeded the " + seconds_str(opt.timeout_s) +
                                           " s time limit; avoid infinite loops and very long self.wait() or run_time values");

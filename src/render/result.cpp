@@ -8,7 +8,7 @@
 namespace mtk::render {
 
 namespace {
-constexpr std::array<std::pair<FailureClass, std::string_view>, 15> kNames{{
+constexpr std::array<std::pair<FailureClass, std::string_view>, 16> kNames{{
     {FailureClass::none, "none"},
     {FailureClass::syntax, "syntax"},
     {FailureClass::import, "import"},
@@ -24,6 +24,7 @@ constexpr std::array<std::pair<FailureClass, std::string_view>, 15> kNames{{
     {FailureClass::no_scene, "no_scene"},
     {FailureClass::no_output, "no_output"},
     {FailureClass::sandbox, "sandbox"},
+    {FailureClass::disk, "disk"},
 }};
 }  // namespace
 
@@ -47,6 +48,7 @@ bool is_deterministic(FailureClass c) {
     case FailureClass::memory:
     case FailureClass::killed:
     case FailureClass::sandbox:
+    case FailureClass::disk:  // depends on the configured quota
       return false;
     default:
       return true;

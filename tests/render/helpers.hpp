@@ -43,10 +43,18 @@ inline int test_uid() {
   return uid;
 }
 
+// Set as MTK_JOB_TAG in this test process's jobs: how their processes are told apart from other
+// renders when they run under our own uid (not root).
+inline const std::string& job_tag() {
+  static const std::string tag = "mtk-render-test-" + std::to_string(::getpid());
+  return tag;
+}
+
 inline RenderOptions test_options(double timeout_s = 20) {
   RenderOptions o;
   o.sandbox_uid = test_uid();
   o.sandbox_gid = test_uid();
+  o.job_tag = job_tag();
   o.timeout_s = timeout_s;
   o.job_root = scratch_root() / "jobs";
   o.tex_cache = scratch_root() / "tex";
@@ -54,8 +62,22 @@ inline RenderOptions test_options(double timeout_s = 20) {
   return o;
 }
 
-// Live (non-zombie) processes running as `uid`, one "pid state cmdline" line each.
-inline std::string processes_of(int uid) {
+// Does /proc/<pid>/environ hold MTK_JOB_TAG=<tag>? (Readable for processes of our own uid.)
+inline bool has_job_tag(const std::string& proc_dir, const std::string& tag) {
+  std::ifstream env(proc_dir + "/environ");
+  std::string all((std::istreambuf_iterator<char>(env)), std::istreambuf_iterator<char>());
+  const std::string needle = "MTK_JOB_TAG=" + tag;
+  for (size_t pos = 0; (pos = all.find(needle, pos)) != std::string::npos; pos += needle.size()) {
+    const bool starts = pos == 0 || all[pos - 1] == '\0';
+    const size_t end = pos + needle.size();
+    if (starts && (end == all.size() || all[end] == '\0')) return true;
+  }
+  return false;
+}
+
+// Live (non-zombie) processes running as `uid` (and, when `tag` is given, carrying it as their
+// MTK_JOB_TAG), one "pid state cmdline" line each.
+inline std::string processes_of(int uid, const std::string& tag = {}) {
   std::string out;
   DIR* d = ::opendir("/proc");
   if (!d) return out;
@@ -70,6 +92,7 @@ inline std::string processes_of(int uid) {
       if (line.rfind("Uid:", 0) == 0) u = std::stoi(line.substr(4));
     }
     if (u != uid || state.find("zombie") != std::string::npos) continue;
+    if (!tag.empty() && !has_job_tag(dir, tag)) continue;
     std::ifstream cl(dir + "/cmdline");
     std::string cmd((std::istreambuf_iterator<char>(cl)), std::istreambuf_iterator<char>());
     for (auto& c : cmd)
@@ -80,15 +103,20 @@ inline std::string processes_of(int uid) {
   return out;
 }
 
-// True when no process of the tests' sandbox uid is left within `wait_s` (always true when not
-// root: then the sandbox runs under our own uid and cannot be told apart).
+// The processes of this test process's sandboxes: as root, those of the tests' sandbox uid; as
+// another user, those of our uid that carry our job tag.
+inline std::string sandbox_processes() {
+  if (::geteuid() == 0) return processes_of(test_uid());
+  return processes_of(static_cast<int>(::geteuid()), job_tag());
+}
+
+// True when no process of this test process's sandboxes is left within `wait_s`.
 inline bool no_sandbox_processes_left(double wait_s = 5) {
-  if (::geteuid() != 0) return true;
   const auto end = std::chrono::steady_clock::now() + std::chrono::duration<double>(wait_s);
   std::string left;
-  while (!(left = processes_of(test_uid())).empty()) {
+  while (!(left = sandbox_processes()).empty()) {
     if (std::chrono::steady_clock::now() > end) {
-      std::fprintf(stderr, "processes left running as uid %d:\n%s", test_uid(), left.c_str());
+      std::fprintf(stderr, "sandbox processes left running:\n%s", left.c_str());
       return false;
     }
     std::this_thread::sleep_for(std::chrono::milliseconds(50));

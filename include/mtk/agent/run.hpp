@@ -41,6 +41,7 @@ struct RunOptions {
   RetrieverOptions retriever;
   // Rendering.
   double render_timeout_s = 300;
+  double render_disk_quota_mib = 2048;
   bool use_cache = true;
   bool allow_unsandboxed = false;
   // Output.

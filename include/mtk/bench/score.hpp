@@ -20,6 +20,7 @@ struct ScoreOptions {
   std::string out_dir = "runs/score";
   unsigned workers = 0;                // concurrent renders (0 = cores)
   double timeout_s = 300;              // per render, wall clock
+  double disk_quota_mib = 2048;        // per render job: its directory's disk quota
   bool use_cache = true;               // content-addressed render cache
   bool allow_unsandboxed = false;      // run Manim without bubblewrap (unsafe)
   bool exact_dtw = false;              // exact DTW instead of the paper's FastDTW

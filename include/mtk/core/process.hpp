@@ -43,6 +43,11 @@ struct Spec {
   // `true` kills the process group (Result::stalled). 0 or no predicate: never.
   double stall_s = 0;
   std::function<bool(const std::string& out_tail, const std::string& err_tail)> stop_when_stalled;
+  // A supervisor asked every `watch_interval_s` seconds while the child runs (a disk quota, say):
+  // a non-empty answer kills the process group and is kept in Result::watch_reason. 0 or no
+  // function: never.
+  double watch_interval_s = 0;
+  std::function<std::string()> watch;
 };
 
 struct Result {
@@ -50,6 +55,7 @@ struct Result {
   int signal = 0;      // the terminating signal, 0 when it exited
   bool timed_out = false;  // we killed it at the wall-clock limit (signal is then SIGKILL)
   bool stalled = false;    // we killed it because stop_when_stalled said so
+  std::string watch_reason;  // non-empty: we killed it because Spec::watch said so
   double duration_s = 0;   // from fork to reaping
   std::string out, err;
   bool out_truncated = false, err_truncated = false;

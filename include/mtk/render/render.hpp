@@ -2,11 +2,15 @@
 // Rendering untrusted Manim code: one sandboxed `python -m manim render` per job.
 //
 // Each job gets a fresh directory holding scene.py and a manim.cfg. Manim runs inside bubblewrap
-// (--unshare-all: no network; / read-only; only the job directory writable, mounted at /tmp/job;
-// private /tmp; clean environment; own session and pid namespace) as uid 65534 when we are root,
-// under RLIMIT_AS/CPU/FSIZE/NPROC and a wall-clock limit that kills the whole process group.
-// The output is checked on disk (exit status 0 does not mean a video was written), moved to the
-// render cache (or `output_dir`), and the job directory is deleted.
+// (--unshare-all: no network; only the system directories, the venv and the LaTeX cache, all
+// read-only, plus the job directory, writable, at /tmp/job; private /tmp and HOME; clean
+// environment; own session and pid namespace; see detail::SandboxView for the exact list) as uid
+// 65534 when we are root, under RLIMIT_AS/CPU/FSIZE/NPROC, a disk quota on the job directory and
+// a wall-clock limit that kills the whole process group. The output is checked on disk (exit
+// status 0 does not mean a video was written), moved to the render cache (or `output_dir`), and
+// the job directory is deleted. The shared LaTeX cache holds only SVGs that the toolkit compiled
+// itself from a job's .tex sources, in a sandbox of their own: no job can change what another
+// job's formulas look like.
 #include <cstdint>
 #include <filesystem>
 #include <memory>
@@ -21,7 +25,8 @@ namespace mtk::render {
 class RenderCache;
 
 // Bumped whenever a change here can change a RenderResult for the same code: part of cache keys.
-inline constexpr int kRenderFormatVersion = 1;
+// 2: the sandbox shows only what Manim needs, and the LaTeX cache holds only the toolkit's SVGs.
+inline constexpr int kRenderFormatVersion = 2;
 
 struct RenderOptions {
   std::string quality = "l";  // Manim's -q: l (854x480, 15 fps), m, h, p, k
@@ -34,6 +39,10 @@ struct RenderOptions {
   double cpu_seconds = 0;                  // RLIMIT_CPU per process; 0 = timeout_s + 30
   uint64_t max_file_bytes = 1ull << 30;    // RLIMIT_FSIZE
   unsigned max_processes = 64;             // RLIMIT_NPROC inside the sandbox (per job)
+  // Disk quota of the job directory (which is also its HOME), enforced while the job runs: more
+  // allocated bytes or more files than this kill it with failure class `disk`.
+  uint64_t disk_bytes = 2ull << 30;
+  uint64_t max_files = 100000;
   int feedback_lines = 10;
   int columns = 80;  // COLUMNS for rich's tracebacks
   std::filesystem::path python;  // empty: fs::manim_python()
@@ -53,6 +62,9 @@ struct RenderOptions {
   bool keep_job_dir = false;  // for debugging; the path is logged
   int sandbox_uid = 65534;    // used only when running as root
   int sandbox_gid = 65534;
+  // Set as MTK_JOB_TAG in every job's environment when non-empty: lets a supervisor (or a test)
+  // find the job's processes in /proc when they run under its own uid.
+  std::string job_tag;
 };
 
 struct RenderJob {

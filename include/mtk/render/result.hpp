@@ -25,6 +25,7 @@ enum class FailureClass {
   no_scene,   // no Scene subclass in the code, or the requested scene does not exist
   no_output,  // Manim exited without writing the video or still image
   sandbox,    // the render environment failed: bwrap/namespaces unavailable, Python/Manim missing
+  disk,       // the job directory went over its disk quota (bytes or files) while the job ran
 };
 
 std::string_view to_string(FailureClass c);
