@@ -23,8 +23,8 @@
 #include "../tests/video/scenes.hpp"
 #include "mtk/build_info.hpp"
 #include "mtk/core/error.hpp"
-#include "mtk/llm/clip.hpp"
-#include "mtk/llm/encoder_source.hpp"
+#include "mtk/encoders/clip.hpp"
+#include "mtk/encoders/encoder_source.hpp"
 #include "mtk/metrics/clip_score.hpp"
 #include "mtk/video/decode.hpp"
 #include "mtk/video/frame_dump.hpp"
@@ -94,18 +94,18 @@ int main(int argc, char** argv) try {
   at::set_num_threads(threads > 0 ? threads : static_cast<int>(std::max(1u, std::thread::hardware_concurrency())));
   threads = at::get_num_threads();
 
-  mtk::llm::ClipOptions co;
+  mtk::encoders::ClipOptions co;
   co.batch = batch;
   auto t0 = Clock::now();
-  mtk::llm::ClipVisionConfig cfg;
+  mtk::encoders::ClipVisionConfig cfg;
   cfg.hidden = 1024, cfg.intermediate = 4096, cfg.heads = 16, cfg.layers = 24, cfg.patch_size = 14, cfg.projection_dim = 768;
-  const auto enc = clip_dir.empty() ? mtk::llm::ClipVisionEncoder::from_source(cfg, mtk::llm::random_source(11), co)
-                                    : mtk::llm::ClipVisionEncoder::load(clip_dir, co);
+  const auto enc = clip_dir.empty() ? mtk::encoders::ClipVisionEncoder::from_source(cfg, mtk::encoders::random_source(11), co)
+                                    : mtk::encoders::ClipVisionEncoder::load(clip_dir, co);
   std::printf("CLIP ViT-L/14 (%s weights) ready in %.1f s; %d threads, batch %d\n",
               clip_dir.empty() ? "random" : "real", since(t0), threads, batch);
 
   // The frames: the rendered Manim frames of the CLIP fixture, repeated.
-  const stdfs::path fx = stdfs::path(mtk::build::kSourceDir) / "tests/llm/fixtures/clip";
+  const stdfs::path fx = stdfs::path(mtk::build::kSourceDir) / "tests/encoders/fixtures/clip";
   mtk::video::SampleOptions so;
   so.gray = false;
   so.rgb = true;

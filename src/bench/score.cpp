@@ -20,13 +20,12 @@
 #include "mtk/core/progress.hpp"
 #include "mtk/data/dataset.hpp"
 #include "mtk/data/prompt.hpp"
-#include "mtk/llm/clip.hpp"
-#include "mtk/metrics/clip_score.hpp"
 #include "mtk/metrics/foreground.hpp"
 #include "mtk/metrics/visual.hpp"
 #include "mtk/render/cache.hpp"
 #include "mtk/render/pool.hpp"
 #include "mtk/render/render.hpp"
+#include "mtk/reward/visual.hpp"
 #include "mtk/video/decode.hpp"
 
 namespace mtk::bench {
@@ -115,38 +114,22 @@ std::string fmt(const char* f, double v) {
 }  // namespace
 
 const std::vector<std::string>& visual_metrics() {
-  static const std::vector<std::string> names = {"S_SSIM", "FVS", "S_CLIP", "VS"};
+  static const std::vector<std::string> names = reward::visual_metric_names(true);
   return names;
 }
 
 namespace {
 
-// Every available visual metric of one rendered pair into r.
-void score_videos(const video::Frames& rf, const video::Frames& pf, const metrics::SSimScoreOptions& mo,
-                  const metrics::ForegroundOptions& fo, const llm::ClipVisionEncoder* clip, ItemResult& r) {
-  auto sc = metrics::s_ssim(rf.gray, pf.gray, mo);
-  r.s_ssim = sc.score;
-  r.dtw_distance = sc.dtw_distance;
-  r.ref_frames = sc.n;
-  r.pred_frames = sc.m;
-  r.metrics["S_SSIM"] = sc.score;
-  auto fg = metrics::s_fg(rf, pf, fo);
-  r.metrics["FVS"] = fg.score;
-  r.details["FVS.ssim"] = fg.mean_ssim;
-  r.details["FVS.iou"] = fg.mean_iou;
-  r.details["FVS.proximity"] = fg.mean_proximity;
-  r.details["FVS.colour"] = fg.mean_colour;
-  r.details["FVS.area"] = fg.mean_area;
-  r.details["FVS.ref_empty_frames"] = static_cast<double>(fg.ref_empty);
-  r.details["FVS.pred_empty_frames"] = static_cast<double>(fg.gen_empty);
-  if (clip) {  // the paper's VS = sqrt(S_SSIM * S_CLIP)
-    auto ref_emb = clip->encode_images(rf.rgb);
-    auto pred_emb = &rf == &pf ? ref_emb : clip->encode_images(pf.rgb);
-    auto cs = metrics::s_clip(ref_emb, pred_emb);
-    r.metrics["S_CLIP"] = cs.score;
-    auto vs = metrics::combine_visual(true, sc.score, cs.score);
-    r.metrics["VS"] = vs.vs.value_or(0.0);
-  }
+// Every available visual metric of one rendered pair into r, through the reward module's scorer
+// (GRPO's reward computes the same numbers).
+void score_videos(const video::Frames& rf, const video::Frames& pf, const reward::VisualOptions& vo, ItemResult& r) {
+  auto v = reward::score_frames(rf, pf, vo);
+  r.s_ssim = v.metrics.at("S_SSIM");
+  r.dtw_distance = v.dtw_distance;
+  r.ref_frames = v.ref_frames;
+  r.pred_frames = v.pred_frames;
+  for (const auto& [k, x] : v.metrics) r.metrics[k] = x;
+  for (const auto& [k, x] : v.details) r.details[k] = x;
 }
 
 }  // namespace
@@ -181,7 +164,7 @@ ScoreSummary run_score(const ScoreOptions& opts) {
   // The metrics this run computes (part of the resume key). One that cannot be computed here (e.g.
   // S_CLIP without CLIP weights) is left out of s.metrics and listed in s.unavailable as
   // "NAME: reason"; every item then records the same list.
-  std::optional<llm::ClipVisionEncoder> clip;
+  std::shared_ptr<const encoders::ClipVisionEncoder> clip;
   {
     std::string dir = opts.clip_model;
     if (dir.empty()) dir = (fs::project_root() / "models" / "clip-vit-large-patch14").string();
@@ -192,9 +175,7 @@ ScoreSummary run_score(const ScoreOptions& opts) {
       s.unavailable = {"S_CLIP: no CLIP ViT-L/14 weights at " + dir + " (scripts/fetch_models.sh clip)",
                        "VS: needs S_CLIP"};
     } else {
-      llm::ClipOptions co;
-      co.device = opts.device;
-      clip.emplace(llm::ClipVisionEncoder::load(dir, co));
+      clip = reward::load_clip(dir, opts.device);
     }
   }
   for (const auto& m : visual_metrics())
@@ -290,9 +271,12 @@ ScoreSummary run_score(const ScoreOptions& opts) {
             so.rgb = true;   // FVS (and CLIP)
             auto rf = video::load_frames(ref.output, so);
             // Identical code shares one render: decode it once.
-            const llm::ClipVisionEncoder* ce = clip ? &*clip : nullptr;
-            if (pred.output == ref.output) score_videos(rf, rf, mo, fo, ce, r);
-            else score_videos(rf, video::load_frames(pred.output, so), mo, fo, ce, r);
+            reward::VisualOptions vo;
+            vo.ssim = mo;
+            vo.foreground = fo;
+            vo.clip = clip.get();
+            if (pred.output == ref.output) score_videos(rf, rf, vo, r);
+            else score_videos(rf, video::load_frames(pred.output, so), vo, r);
           } catch (const Error& e) {
             spdlog::warn("{}: cannot score the videos: {}", r.id, e.what());
             r.pred_error = std::string("scoring failed: ") + e.what();

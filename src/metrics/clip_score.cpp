@@ -5,7 +5,7 @@
 #include <cmath>
 
 #include "mtk/core/error.hpp"
-#include "mtk/llm/clip.hpp"
+#include "mtk/encoders/clip.hpp"
 
 namespace mtk::metrics {
 
@@ -70,7 +70,7 @@ VisualSimilarity combine_visual(bool rendered, std::optional<double> s_ssim, std
 }
 
 VisualSimilarity visual_similarity(const video::Frames& ref, const video::Frames& gen,
-                                   const llm::ClipVisionEncoder* clip, const VisualSimilarityOptions& opts,
+                                   const encoders::ClipVisionEncoder* clip, const VisualSimilarityOptions& opts,
                                    ClipScore* clip_detail, SSimScore* ssim_detail) {
   if (ref.gray.size() != ref.size() || gen.gray.size() != gen.size()) {
     throw Error("visual_similarity needs grayscale frames", "sample with SampleOptions{gray = true}");

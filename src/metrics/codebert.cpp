@@ -6,8 +6,8 @@
 
 #include "mtk/core/error.hpp"
 #include "mtk/core/fs.hpp"
-#include "mtk/llm/encoder_text.hpp"
-#include "mtk/llm/encoder_tokenizer.hpp"
+#include "mtk/encoders/encoder_text.hpp"
+#include "mtk/encoders/encoder_tokenizer.hpp"
 
 namespace mtk::metrics {
 
@@ -15,8 +15,8 @@ namespace stdfs = std::filesystem;
 
 struct CodeBertScorer::Impl {
   CodeBertOptions opts;
-  std::unique_ptr<llm::BpeTokenizer> tok;
-  std::optional<llm::TextEncoder> enc;
+  std::unique_ptr<encoders::BpeTokenizer> tok;
+  std::optional<encoders::TextEncoder> enc;
 };
 
 CodeBertScorer::CodeBertScorer(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
@@ -47,10 +47,10 @@ CodeBertScorer CodeBertScorer::load(const std::string& dir, const CodeBertOption
   }
   auto impl = std::make_unique<Impl>();
   impl->opts = opts;
-  impl->tok = llm::load_roberta_tokenizer((stdfs::path(dir) / "vocab.json").string(), (stdfs::path(dir) / "merges.txt").string());
-  llm::TextEncoderOptions eo;
+  impl->tok = encoders::load_roberta_tokenizer((stdfs::path(dir) / "vocab.json").string(), (stdfs::path(dir) / "merges.txt").string());
+  encoders::TextEncoderOptions eo;
   eo.device = opts.device;
-  impl->enc.emplace(llm::TextEncoder::load(dir, eo));
+  impl->enc.emplace(encoders::TextEncoder::load(dir, eo));
   if (!impl->enc->config().roberta()) {
     throw Error(dir + " is not a RoBERTa model (model_type " + impl->enc->config().model_type + ")",
                 "use microsoft/codebert-base");
@@ -71,13 +71,13 @@ std::optional<CodeBertScorer> CodeBertScorer::try_load(const std::string& dir, c
 }
 
 std::vector<int32_t> CodeBertScorer::tokenize(std::string_view code) const {
-  return llm::roberta_encode(*impl_->tok, code, impl_->opts.max_length);
+  return encoders::roberta_encode(*impl_->tok, code, impl_->opts.max_length);
 }
 
 double CodeBertScorer::cosine_ids(const std::vector<int32_t>& a, const std::vector<int32_t>& b) const {
   const auto out = impl_->enc->forward({a, b});
-  const auto e = llm::TextEncoder::pool(out, impl_->opts.masked_mean ? llm::Pooling::masked_mean
-                                                                     : llm::Pooling::padded_mean);
+  const auto e = encoders::TextEncoder::pool(out, impl_->opts.masked_mean ? encoders::Pooling::masked_mean
+                                                                     : encoders::Pooling::padded_mean);
   double dot = 0, na = 0, nb = 0;
   for (size_t k = 0; k < e[0].size(); ++k) {
     dot += double(e[0][k]) * e[1][k];

@@ -1,6 +1,6 @@
 // manim-bench code-score: per-item CodeBLEU and its components, the corpus score, the CodeBERT
 // cosine and CBB when a CodeBERT directory is given (the tiny random RoBERTa of
-// tests/llm/fixtures/encoder in a codebert-base-shaped directory), "unavailable" without one; the
+// tests/encoders/fixtures/encoder in a codebert-base-shaped directory), "unavailable" without one; the
 // program itself on two files.
 #include <catch2/catch.hpp>
 #include <nlohmann/json.hpp>

@@ -7,8 +7,8 @@
 
 #include "mtk/bench/score.hpp"
 #include "mtk/core/fs.hpp"
-#include "mtk/llm/clip.hpp"
-#include "../llm/random_safetensors.hpp"
+#include "mtk/encoders/clip.hpp"
+#include "../encoders/random_safetensors.hpp"
 #include <nlohmann/json.hpp>
 
 namespace stdfs = std::filesystem;
@@ -156,10 +156,10 @@ TEST_CASE("S_CLIP and VS with a CLIP model: computed for rendered items, 0 for f
   // A small random-weight CLIP vision tower (the CLIP parity fixture's tiny config) stands in for
   // ViT-L/14, whose weights are not on PyPI: it exercises the same scoring path.
   const auto fx = nlohmann::json::parse(
-      fs::read_file(stdfs::path(__FILE__).parent_path().parent_path() / "llm/fixtures/clip/expected.json"))["configs"]["tiny"];
+      fs::read_file(stdfs::path(__FILE__).parent_path().parent_path() / "encoders/fixtures/clip/expected.json"))["configs"]["tiny"];
   const auto clip_dir = fs::make_temp_dir(stdfs::temp_directory_path(), "mtk-clip-");
-  const auto cfg = llm::clip_vision_config_from_json(fx["config"]);
-  test::write_random_safetensors(clip_dir / "model.safetensors", llm::ClipVisionEncoder::tensor_shapes(cfg),
+  const auto cfg = encoders::clip_vision_config_from_json(fx["config"]);
+  test::write_random_safetensors(clip_dir / "model.safetensors", encoders::ClipVisionEncoder::tensor_shapes(cfg),
                                  fx["seed"].get<uint64_t>());
   nlohmann::json config = {{"model_type", "clip"}, {"projection_dim", cfg.projection_dim}, {"vision_config", fx["config"]}};
   fs::atomic_write(clip_dir / "config.json", config.dump());

@@ -10,8 +10,8 @@
 #include "mtk/build_info.hpp"
 #include "mtk/core/error.hpp"
 #include "mtk/core/fs.hpp"
-#include "mtk/llm/clip.hpp"
-#include "mtk/llm/encoder_source.hpp"
+#include "mtk/encoders/clip.hpp"
+#include "mtk/encoders/encoder_source.hpp"
 #include "mtk/metrics/clip_score.hpp"
 
 using mtk::metrics::combine_visual;
@@ -126,15 +126,15 @@ TEST_CASE("VS records which terms were computed", "[clip_score][unit]") {
 
 TEST_CASE("VS on rendered Manim frames with a (tiny, random-weight) CLIP tower", "[clip_score]") {
   namespace stdfs = std::filesystem;
-  const stdfs::path dir = stdfs::path(mtk::build::kSourceDir) / "tests" / "llm" / "fixtures" / "clip";
+  const stdfs::path dir = stdfs::path(mtk::build::kSourceDir) / "tests" / "encoders" / "fixtures" / "clip";
   mtk::video::SampleOptions so;
   so.gray = true;
   so.rgb = true;
   const auto shapes = mtk::video::load_frames(dir / "frame_shapes.png", so);
   const auto graph = mtk::video::load_frames(dir / "frame_graph.png", so);
-  mtk::llm::ClipVisionConfig cfg;
+  mtk::encoders::ClipVisionConfig cfg;
   cfg.hidden = 32, cfg.intermediate = 64, cfg.heads = 4, cfg.layers = 2, cfg.patch_size = 14, cfg.projection_dim = 16;
-  const auto enc = mtk::llm::ClipVisionEncoder::from_source(cfg, mtk::llm::random_source(7));
+  const auto enc = mtk::encoders::ClipVisionEncoder::from_source(cfg, mtk::encoders::random_source(7));
 
   mtk::metrics::ClipScore cd;
   mtk::metrics::SSimScore sd;

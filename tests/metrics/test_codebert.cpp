@@ -1,5 +1,5 @@
 // CodeBERT cosine (codebert.hpp): the paper's pooling and cosine against transformers on a tiny
-// random RoBERTa (tests/llm/fixtures/encoder), the vocab.json + merges.txt tokenizer path, and the
+// random RoBERTa (tests/encoders/fixtures/encoder), the vocab.json + merges.txt tokenizer path, and the
 // "unavailable" report without weights. The real microsoft/codebert-base is checked too when
 // models/codebert-base is present (scripts/fetch_models.sh codebert; not in CI: 500 MB).
 #include <catch2/catch.hpp>
@@ -13,7 +13,7 @@
 #include "mtk/build_info.hpp"
 #include "mtk/core/error.hpp"
 #include "mtk/core/fs.hpp"
-#include "mtk/llm/encoder_text.hpp"
+#include "mtk/encoders/encoder_text.hpp"
 #include "mtk/llm/tokenizer_bpe.hpp"
 #include "mtk/metrics/codebert.hpp"
 

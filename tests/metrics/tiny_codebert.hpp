@@ -1,6 +1,6 @@
 #pragma once
 // A microsoft/codebert-base-shaped directory holding the tiny random RoBERTa of
-// tests/llm/fixtures/encoder (weights regenerated from its seed) and a small byte-level vocabulary,
+// tests/encoders/fixtures/encoder (weights regenerated from its seed) and a small byte-level vocabulary,
 // for tests of the CodeBERT cosine and of what consumes it (manim-bench code-score).
 #include <catch2/catch.hpp>
 #include <nlohmann/json.hpp>
@@ -9,16 +9,16 @@
 #include <fstream>
 #include <string>
 
-#include "../llm/random_safetensors.hpp"
+#include "../encoders/random_safetensors.hpp"
 #include "mtk/build_info.hpp"
 #include "mtk/core/fs.hpp"
-#include "mtk/llm/encoder_text.hpp"
+#include "mtk/encoders/encoder_text.hpp"
 
 namespace mtk::test {
 
 inline const nlohmann::json& fixture() {
   static const nlohmann::json j = [] {
-    std::ifstream in(std::filesystem::path(mtk::build::kSourceDir) / "tests/llm/fixtures/encoder/expected.json");
+    std::ifstream in(std::filesystem::path(mtk::build::kSourceDir) / "tests/encoders/fixtures/encoder/expected.json");
     REQUIRE(in.good());
     return nlohmann::json::parse(in);
   }();
@@ -32,8 +32,8 @@ struct TinyCodeBert {
   nlohmann::json vocab = nlohmann::json::object();
   TinyCodeBert() : dir(mtk::fs::make_temp_dir(std::filesystem::temp_directory_path(), "mtk-codebert-")) {
     const auto& rt = fixture().at("roberta_tiny");
-    const auto cfg = mtk::llm::text_encoder_config_from_json(rt.at("config"));
-    mtk::test::write_random_safetensors(dir / "model.safetensors", mtk::llm::TextEncoder::tensor_shapes(cfg),
+    const auto cfg = mtk::encoders::text_encoder_config_from_json(rt.at("config"));
+    mtk::test::write_random_safetensors(dir / "model.safetensors", mtk::encoders::TextEncoder::tensor_shapes(cfg),
                                         rt.at("seed").get<uint64_t>());
     std::ofstream(dir / "config.json") << rt.at("config").dump();
     int id = 0;

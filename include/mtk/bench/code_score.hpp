@@ -3,35 +3,23 @@
 // CodeBLEU and its four components (metrics/codebleu.hpp, the `codebleu` package's numbers), and
 // CodeBERTBLEU = sqrt(CodeBLEU * CodeBERT cosine) once a CodeBERT cosine is available.
 //
-// The CodeBERT cosine comes through CodeCosineFn (code_cosine_codebert(), which the program uses):
-// without weights, CodeBERT and CBB are reported as unavailable, never replaced.
+// The CodeBERT cosine comes through CodeCosineFn (reward/code.hpp, code_cosine_codebert(), which
+// the program uses): without weights, CodeBERT and CBB are reported as unavailable, never replaced.
 #include <functional>
 #include <optional>
 #include <string>
 #include <vector>
 
 #include "mtk/metrics/codebleu.hpp"
+#include "mtk/reward/code.hpp"
 
 namespace mtk::bench {
 
-// Cosine between the CodeBERT embeddings of two snippets, or nullopt with *why set when unavailable.
-using CodeCosineFn =
-    std::function<std::optional<double>(const std::string& reference, const std::string& hypothesis, std::string* why)>;
-
-// The CodeBERT cosine (the paper's padded-mean pooling) from microsoft/codebert-base in `dir`
-// ("" = models/codebert-base, fetched by scripts/fetch_models.sh codebert); without the weights
-// every call reports them unavailable with the fix, and CBB is not computed.
-CodeCosineFn code_cosine_codebert(const std::string& dir = {});
-
-struct CodeScore {
-  metrics::CodeBleuResult codebleu;
-  std::optional<double> codebert_cosine;  // nullopt: unavailable
-  std::optional<double> cbb;              // CodeBERTBLEU, nullopt when the cosine is unavailable
-  std::string unavailable_reason;         // why CodeBERT/CBB are missing
-};
-
-CodeScore code_score(const std::string& reference, const std::string& hypothesis, const CodeCosineFn& cosine,
-                     const metrics::CodeBleuOptions& opt = {});
+// The pair-level scores live in the reward module (GRPO's reward uses the same functions).
+using reward::code_cosine_codebert;
+using reward::code_score;
+using reward::CodeCosineFn;
+using reward::CodeScore;
 
 // Text report of one pair (the two-file mode).
 std::string code_score_text(const CodeScore& s);

@@ -15,7 +15,7 @@
 #include "mtk/metrics/visual.hpp"
 #include "mtk/video/decode.hpp"
 
-namespace mtk::llm {
+namespace mtk::encoders {
 class ClipVisionEncoder;
 }
 
@@ -70,7 +70,7 @@ struct VisualSimilarityOptions {
 // From frames sampled with SampleOptions{gray = true, rgb = true} (rgb only needed with `clip`).
 // clip == nullptr: S_SSIM alone, VS unavailable.
 VisualSimilarity visual_similarity(const video::Frames& ref, const video::Frames& gen,
-                                   const llm::ClipVisionEncoder* clip, const VisualSimilarityOptions& opts = {},
+                                   const encoders::ClipVisionEncoder* clip, const VisualSimilarityOptions& opts = {},
                                    ClipScore* clip_detail = nullptr, SSimScore* ssim_detail = nullptr);
 
 }  // namespace mtk::metrics

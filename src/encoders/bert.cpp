@@ -6,11 +6,14 @@
 #include <fstream>
 
 #include "mtk/core/error.hpp"
-#include "mtk/llm/encoder.hpp"
-#include "mtk/llm/encoder_text.hpp"
+#include "mtk/encoders/encoder.hpp"
+#include "mtk/encoders/encoder_text.hpp"
 #include "mtk/llm/safetensors.hpp"
 
-namespace mtk::llm {
+namespace mtk::encoders {
+
+using llm::SafeTensorInfo;
+using llm::safetensor_to_f32;
 
 namespace stdfs = std::filesystem;
 
@@ -247,4 +250,4 @@ std::vector<std::vector<float>> TextEncoder::pool(const TextEncoderOutput& o, Po
   return res;
 }
 
-}  // namespace mtk::llm
+}  // namespace mtk::encoders

@@ -1,4 +1,4 @@
-// CLIP preprocessing (clip.hpp): PIL's bicubic resize, centre crop, normalisation. No libtorch.
+// CLIP preprocessing (preprocess.hpp): PIL's bicubic resize, centre crop, normalisation. No libtorch.
 //
 // The resize follows Pillow's 8-bit resampling (libImaging/Resample.c, described here in our words):
 // for each output coordinate xx, with scale = in / out and filterscale = max(scale, 1), the filter
@@ -13,9 +13,9 @@
 #include <cstdint>
 
 #include "mtk/core/error.hpp"
-#include "mtk/llm/clip.hpp"
+#include "mtk/video/preprocess.hpp"
 
-namespace mtk::llm {
+namespace mtk::video {
 
 namespace {
 
@@ -177,4 +177,4 @@ std::vector<float> clip_preprocess(const video::Image& img, int size) {
   return out;
 }
 
-}  // namespace mtk::llm
+}  // namespace mtk::video

@@ -13,7 +13,10 @@
 
 #include "mtk/llm/tokenizer_bpe.hpp"
 
-namespace mtk::llm {
+namespace mtk::encoders {
+
+using llm::BpeTokenizer;
+using llm::Tokenizer;
 
 // Throws mtk::Error naming the file and the fix when a file is missing or malformed.
 std::unique_ptr<BpeTokenizer> load_roberta_tokenizer(const std::string& vocab_json, const std::string& merges_txt);
@@ -22,4 +25,4 @@ std::unique_ptr<BpeTokenizer> load_roberta_tokenizer(const std::string& vocab_js
 // tokens cut to max_length - 2, </s>. Special tokens written in the text are recognised.
 std::vector<int32_t> roberta_encode(const Tokenizer& tok, std::string_view text, size_t max_length = 512);
 
-}  // namespace mtk::llm
+}  // namespace mtk::encoders

@@ -1,5 +1,5 @@
 #pragma once
-// Writes an F32 safetensors file of deterministic random weights (llm::random_weight, the fixture
+// Writes an F32 safetensors file of deterministic random weights (encoders::random_weight, the fixture
 // PRNG) with our own minimal writer: u64 header length, header JSON padded to 8 bytes, data.
 #include <cstdint>
 #include <filesystem>
@@ -9,7 +9,7 @@
 #include <utility>
 #include <vector>
 
-#include "mtk/llm/encoder_source.hpp"
+#include "mtk/encoders/encoder_source.hpp"
 
 namespace mtk::test {
 
@@ -22,7 +22,7 @@ inline void write_random_safetensors(const std::filesystem::path& path,
     int64_t n = 1;
     for (auto d : shape) n *= d;
     std::vector<float> v(static_cast<size_t>(n));
-    mtk::llm::random_weight(name, shape, seed, v.data());
+    mtk::encoders::random_weight(name, shape, seed, v.data());
     h[name] = {{"dtype", "F32"}, {"shape", shape}, {"data_offsets", {data.size(), data.size() + v.size() * 4}}};
     data.append(reinterpret_cast<const char*>(v.data()), v.size() * 4);
   }

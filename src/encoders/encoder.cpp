@@ -1,5 +1,5 @@
 // The transformer-encoder core (encoder.hpp) and the safetensors weight source (encoder_source.hpp).
-#include "mtk/llm/encoder.hpp"
+#include "mtk/encoders/encoder.hpp"
 
 #include <ATen/ATen.h>
 #include <c10/core/InferenceMode.h>
@@ -11,7 +11,10 @@
 #include "mtk/core/error.hpp"
 #include "mtk/llm/safetensors.hpp"
 
-namespace mtk::llm {
+namespace mtk::encoders {
+
+using llm::SafeTensorInfo;
+using llm::safetensor_to_f32;
 
 namespace {
 
@@ -202,4 +205,4 @@ at::Device parse_device(const std::string& name) {
 }
 
 }  // namespace encoder
-}  // namespace mtk::llm
+}  // namespace mtk::encoders

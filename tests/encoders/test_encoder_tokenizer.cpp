@@ -8,12 +8,12 @@
 
 #include "mtk/build_info.hpp"
 #include "mtk/core/error.hpp"
-#include "mtk/llm/encoder_tokenizer.hpp"
+#include "mtk/encoders/encoder_tokenizer.hpp"
 #include "mtk/llm/gguf.hpp"
-#include "peer.hpp"
+#include "../llm/peer.hpp"
 
 TEST_CASE("RoBERTa vocab.json + merges.txt tokenize as transformers' RobertaTokenizer", "[encoder][tokenizer]") {
-  std::ifstream in(std::filesystem::path(mtk::build::kSourceDir) / "tests/llm/fixtures/encoder/roberta_tokenizer.json");
+  std::ifstream in(std::filesystem::path(mtk::build::kSourceDir) / "tests/encoders/fixtures/encoder/roberta_tokenizer.json");
   REQUIRE(in.good());
   const auto fx = nlohmann::json::parse(in);
   const auto gguf = mtk::llm::GgufFile::open(mtk::test::smollm2_path().string());
@@ -27,15 +27,15 @@ TEST_CASE("RoBERTa vocab.json + merges.txt tokenize as transformers' RobertaToke
   std::string m = "#version: 0.2\n";
   for (const auto& x : merges) m += x + "\n";
   const auto mpath = mtk::test::write_temp("merges.txt", m);
-  const auto tok = mtk::llm::load_roberta_tokenizer(vpath.string(), mpath.string());
+  const auto tok = mtk::encoders::load_roberta_tokenizer(vpath.string(), mpath.string());
   CHECK(tok->bos() == static_cast<int32_t>(tokens.size()));
   CHECK(tok->eos() == static_cast<int32_t>(tokens.size()) + 2);
   const auto& texts = fx.at("texts");
   for (size_t i = 0; i < texts.size(); ++i) {
     INFO("text " << i);
-    CHECK(mtk::llm::roberta_encode(*tok, texts[i].get<std::string>(), 512) == fx.at("ids")[i].get<std::vector<int32_t>>());
+    CHECK(mtk::encoders::roberta_encode(*tok, texts[i].get<std::string>(), 512) == fx.at("ids")[i].get<std::vector<int32_t>>());
   }
-  CHECK_THROWS_WITH(mtk::llm::load_roberta_tokenizer("/nonexistent/vocab.json", mpath.string()),
+  CHECK_THROWS_WITH(mtk::encoders::load_roberta_tokenizer("/nonexistent/vocab.json", mpath.string()),
                     Catch::Contains("fetch_models.sh codebert"));
   std::filesystem::remove(vpath);
   std::filesystem::remove(mpath);

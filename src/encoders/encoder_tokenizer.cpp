@@ -1,6 +1,6 @@
 // RoBERTa vocab.json + merges.txt -> BpeTokenizer (encoder_tokenizer.hpp), through the tokenizer.json
 // reader: the two files are the `model` part of a byte-level BPE tokenizer.json.
-#include "mtk/llm/encoder_tokenizer.hpp"
+#include "mtk/encoders/encoder_tokenizer.hpp"
 
 #include <fstream>
 #include <nlohmann/json.hpp>
@@ -9,7 +9,10 @@
 #include "mtk/core/error.hpp"
 #include "mtk/llm/tokenizer_json.hpp"
 
-namespace mtk::llm {
+namespace mtk::encoders {
+
+using llm::BpeVocab;
+using llm::bpe_vocab_from_tokenizer_json;
 
 std::unique_ptr<BpeTokenizer> load_roberta_tokenizer(const std::string& vocab_json, const std::string& merges_txt) {
   const std::string fix = "use the vocab.json and merges.txt of the model (scripts/fetch_models.sh codebert)";
@@ -65,4 +68,4 @@ std::vector<int32_t> roberta_encode(const Tokenizer& tok, std::string_view text,
   return ids;
 }
 
-}  // namespace mtk::llm
+}  // namespace mtk::encoders

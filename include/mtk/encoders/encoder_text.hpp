@@ -23,9 +23,9 @@
 #include <utility>
 #include <vector>
 
-#include "mtk/llm/encoder_source.hpp"
+#include "mtk/encoders/encoder_source.hpp"
 
-namespace mtk::llm {
+namespace mtk::encoders {
 
 struct TextEncoderConfig {
   std::string model_type = "bert";  // "bert" or "roberta"
@@ -96,4 +96,4 @@ class TextEncoder {
   std::unique_ptr<Impl> impl_;
 };
 
-}  // namespace mtk::llm
+}  // namespace mtk::encoders

@@ -31,10 +31,11 @@
 #include <utility>
 #include <vector>
 
-#include "mtk/llm/encoder_source.hpp"
+#include "mtk/encoders/encoder_source.hpp"
 #include "mtk/video/image.hpp"
+#include "mtk/video/preprocess.hpp"
 
-namespace mtk::llm {
+namespace mtk::encoders {
 
 struct ClipVisionConfig {  // transformers' CLIPVisionConfig defaults
   int hidden = 768, intermediate = 3072, heads = 12, layers = 12;
@@ -50,20 +51,6 @@ struct ClipVisionConfig {  // transformers' CLIPVisionConfig defaults
 // vision-only one (CLIPVisionModel[WithProjection], model_type "clip_vision_model"). Missing keys
 // take transformers' defaults. Throws mtk::Error for inconsistent sizes.
 ClipVisionConfig clip_vision_config_from_json(const nlohmann::json& config);
-
-// OpenAI CLIP normalisation.
-inline constexpr float kClipMean[3] = {0.48145466f, 0.4578275f, 0.40821073f};
-inline constexpr float kClipStd[3] = {0.26862954f, 0.26130258f, 0.27577711f};
-
-// PIL-style bicubic resize (Image.resize(..., BICUBIC)) of an 8-bit image (1 or 3 channels) to
-// width x height.
-video::Image pil_bicubic_resize(const video::Image& img, int width, int height);
-// Shortest side to `size` (PIL bicubic), then the centre size x size crop; gray input becomes RGB.
-video::Image clip_resize_crop(const video::Image& img, int size = 224);
-// A size x size RGB crop to normalised float32 CHW (3 * size * size values) at dst.
-void clip_normalize(const video::Image& crop, float* dst);
-// clip_resize_crop + clip_normalize.
-std::vector<float> clip_preprocess(const video::Image& img, int size = 224);
 
 struct ClipOptions {
   std::string device = "cpu";  // "cpu", "cuda", "cuda:N"
@@ -100,4 +87,4 @@ class ClipVisionEncoder {
   std::unique_ptr<Impl> impl_;
 };
 
-}  // namespace mtk::llm
+}  // namespace mtk::encoders

@@ -1,5 +1,5 @@
 // CLIP vision tower (clip.hpp): parity with transformers' CLIPVisionModelWithProjection on real
-// rendered Manim frames (tests/llm/fixtures/clip, made by make_fixture.py with random weights that
+// rendered Manim frames (tests/encoders/fixtures/clip, made by make_fixture.py with random weights that
 // both sides generate from a seed), PIL-exact preprocessing, config parsing and loading errors.
 #include <catch2/catch.hpp>
 
@@ -12,18 +12,18 @@
 #include "mtk/build_info.hpp"
 #include "mtk/core/error.hpp"
 #include "mtk/core/fs.hpp"
-#include "mtk/llm/clip.hpp"
-#include "mtk/llm/encoder_source.hpp"
+#include "mtk/encoders/clip.hpp"
+#include "mtk/encoders/encoder_source.hpp"
 #include "mtk/video/decode.hpp"
 #include "random_safetensors.hpp"
 
 namespace {
 
 namespace stdfs = std::filesystem;
-using mtk::llm::ClipVisionConfig;
-using mtk::llm::ClipVisionEncoder;
+using mtk::encoders::ClipVisionConfig;
+using mtk::encoders::ClipVisionEncoder;
 
-stdfs::path fixture_dir() { return stdfs::path(mtk::build::kSourceDir) / "tests" / "llm" / "fixtures" / "clip"; }
+stdfs::path fixture_dir() { return stdfs::path(mtk::build::kSourceDir) / "tests" / "encoders" / "fixtures" / "clip"; }
 
 const nlohmann::json& fixture() {
   static const nlohmann::json j = [] {
@@ -54,13 +54,13 @@ std::vector<float> pil_pixels() {
     REQUIRE(crop.height == 224);
     const size_t at = px.size();
     px.resize(at + 3 * 224 * 224);
-    mtk::llm::clip_normalize(crop, px.data() + at);
+    mtk::video::clip_normalize(crop, px.data() + at);
   }
   return px;
 }
 
 ClipVisionConfig config_of(const std::string& key) {
-  return mtk::llm::clip_vision_config_from_json(fixture().at("configs").at(key).at("config"));
+  return mtk::encoders::clip_vision_config_from_json(fixture().at("configs").at(key).at("config"));
 }
 
 double max_abs_diff(const std::vector<std::vector<float>>& a, const std::vector<std::vector<float>>& b) {
@@ -88,7 +88,7 @@ TEST_CASE("CLIP preprocessing matches PIL's bicubic resize and centre crop on re
     const auto frame = load_rgb(fixture_dir() / ("frame_" + n + ".png"));
     REQUIRE(frame.width == 854);
     REQUIRE(frame.height == 480);
-    const auto ours = mtk::llm::clip_resize_crop(frame, 224);
+    const auto ours = mtk::video::clip_resize_crop(frame, 224);
     const auto pil = load_rgb(fixture_dir() / ("crop_" + n + ".png"));
     REQUIRE(ours.width == 224);
     REQUIRE(ours.height == 224);
@@ -106,13 +106,13 @@ TEST_CASE("CLIP preprocessing matches PIL's bicubic resize and centre crop on re
 TEST_CASE("PIL-style resize: identity, gray input and sizes", "[clip][encoder]") {
   mtk::video::Image g{5, 4, 1, {}};
   for (int i = 0; i < 20; ++i) g.pixels.push_back(static_cast<uint8_t>(i * 13));
-  const auto same = mtk::llm::pil_bicubic_resize(g, 5, 4);
+  const auto same = mtk::video::pil_bicubic_resize(g, 5, 4);
   CHECK(same.pixels == g.pixels);  // the bicubic kernel is 1 at 0 and 0 at +-1, +-2
-  const auto up = mtk::llm::clip_resize_crop(g, 8);
+  const auto up = mtk::video::clip_resize_crop(g, 8);
   CHECK(up.width == 8);
   CHECK(up.height == 8);
   CHECK(up.channels == 3);
-  CHECK_THROWS_AS(mtk::llm::clip_resize_crop(mtk::video::Image{}, 224), mtk::Error);
+  CHECK_THROWS_AS(mtk::video::clip_resize_crop(mtk::video::Image{}, 224), mtk::Error);
 }
 
 TEST_CASE("CLIP config.json: a CLIPModel's vision_config, a vision-only config, defaults", "[clip][encoder]") {
@@ -121,19 +121,19 @@ TEST_CASE("CLIP config.json: a CLIPModel's vision_config, a vision-only config, 
                          {"vision_config", {{"hidden_size", 1024}, {"intermediate_size", 4096},
                                             {"num_attention_heads", 16}, {"num_hidden_layers", 24},
                                             {"patch_size", 14}, {"projection_dim", 512}}}};
-  const auto c = mtk::llm::clip_vision_config_from_json(full);
+  const auto c = mtk::encoders::clip_vision_config_from_json(full);
   CHECK(c.hidden == 1024);
   CHECK(c.layers == 24);
   CHECK(c.projection_dim == 768);  // the top-level value wins for a CLIPModel
   CHECK(c.tokens() == 257);
   CHECK(c.act == "quick_gelu");
-  const auto d = mtk::llm::clip_vision_config_from_json(nlohmann::json::object());
+  const auto d = mtk::encoders::clip_vision_config_from_json(nlohmann::json::object());
   CHECK(d.hidden == 768);
   CHECK(d.patch_size == 32);
   CHECK(d.projection_dim == 512);
-  CHECK_THROWS_AS(mtk::llm::clip_vision_config_from_json({{"hidden_size", 100}, {"num_attention_heads", 12}}),
+  CHECK_THROWS_AS(mtk::encoders::clip_vision_config_from_json({{"hidden_size", 100}, {"num_attention_heads", 12}}),
                   mtk::Error);
-  CHECK_THROWS_AS(mtk::llm::clip_vision_config_from_json({{"hidden_act", "swish42"}}), mtk::Error);
+  CHECK_THROWS_AS(mtk::encoders::clip_vision_config_from_json({{"hidden_act", "swish42"}}), mtk::Error);
 }
 
 TEST_CASE("CLIP tiny config from a CLIPModel safetensors directory matches transformers", "[clip][encoder]") {
@@ -177,7 +177,7 @@ TEST_CASE("CLIP ViT-L/14 (random weights) matches transformers within 1e-4 on re
   REQUIRE(cfg.hidden == 1024);
   REQUIRE(cfg.projection_dim == 768);
   const ClipVisionEncoder enc =
-      ClipVisionEncoder::from_source(cfg, mtk::llm::random_source(fx.at("seed").get<uint64_t>()));
+      ClipVisionEncoder::from_source(cfg, mtk::encoders::random_source(fx.at("seed").get<uint64_t>()));
   const auto want = expected("vitl14");
   const auto got = enc.encode_pixels(pil_pixels(), 3);
   const double err = max_abs_diff(got, want);
