@@ -23,6 +23,7 @@
 #include "../tests/video/scenes.hpp"
 #include "mtk/build_info.hpp"
 #include "mtk/core/error.hpp"
+#include "mtk/core/timing.hpp"
 #include "mtk/encoders/clip.hpp"
 #include "mtk/encoders/encoder_source.hpp"
 #include "mtk/metrics/clip_score.hpp"
@@ -34,7 +35,6 @@ using Clock = std::chrono::steady_clock;
 
 namespace {
 
-double since(Clock::time_point t0) { return std::chrono::duration<double>(Clock::now() - t0).count(); }
 
 const char* kPeer = R"PY(
 import json, struct, sys, time
@@ -102,7 +102,7 @@ int main(int argc, char** argv) try {
   const auto enc = clip_dir.empty() ? mtk::encoders::ClipVisionEncoder::from_source(cfg, mtk::encoders::random_source(11), co)
                                     : mtk::encoders::ClipVisionEncoder::load(clip_dir, co);
   std::printf("CLIP ViT-L/14 (%s weights) ready in %.1f s; %d threads, batch %d\n",
-              clip_dir.empty() ? "random" : "real", since(t0), threads, batch);
+              clip_dir.empty() ? "random" : "real", mtk::seconds_since(t0), threads, batch);
 
   // The frames: the rendered Manim frames of the CLIP fixture, repeated.
   const stdfs::path fx = stdfs::path(mtk::build::kSourceDir) / "tests/encoders/fixtures/clip";
@@ -116,7 +116,7 @@ int main(int argc, char** argv) try {
   enc.encode_images({frames.begin(), frames.begin() + std::min<int>(batch, frames_n)});  // warm-up
   t0 = Clock::now();
   enc.encode_images(frames);
-  const double ours_s = since(t0);
+  const double ours_s = mtk::seconds_since(t0);
   const double ours_fps = frames_n / ours_s;
   std::printf("ours:         %d frames (854x480 -> 224) in %.2f s = %.2f frames/s\n", frames_n, ours_s, ours_fps);
 
@@ -159,16 +159,16 @@ int main(int argc, char** argv) try {
     t0 = Clock::now();
     const auto ref = mtk::video::load_frames(ref_video, vo);
     const auto gen = mtk::video::load_frames(gen_video, vo);
-    const double t_decode = since(t0);
+    const double t_decode = mtk::seconds_since(t0);
     t0 = Clock::now();
     const auto ss = mtk::metrics::s_ssim(ref.gray, gen.gray);
-    const double t_ssim = since(t0);
+    const double t_ssim = mtk::seconds_since(t0);
     t0 = Clock::now();
     const auto er = enc.encode_images(ref.rgb), eg = enc.encode_images(gen.rgb);
-    const double t_clip = since(t0);
+    const double t_clip = mtk::seconds_since(t0);
     t0 = Clock::now();
     const auto sc = mtk::metrics::s_clip(er, eg);
-    const double t_dtw = since(t0);
+    const double t_dtw = mtk::seconds_since(t0);
     const auto vs = mtk::metrics::combine_visual(true, ss.score, sc.score);
     std::printf("VS of a 10 s pair (%zu x %zu frames at 5 fps): S_SSIM %.4f, S_CLIP %.4f, VS %.4f\n", ref.size(),
                 gen.size(), ss.score, sc.score, vs.vs.value_or(-1));

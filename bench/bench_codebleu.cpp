@@ -20,6 +20,7 @@
 #include "mtk/core/error.hpp"
 #include "mtk/core/fs.hpp"
 #include "mtk/core/thread_pool.hpp"
+#include "mtk/core/timing.hpp"
 #include "mtk/data/python_syntax.hpp"
 #include "mtk/metrics/codebleu.hpp"
 
@@ -27,7 +28,6 @@ using Clock = std::chrono::steady_clock;
 namespace stdfs = std::filesystem;
 
 namespace {
-double since(Clock::time_point t0) { return std::chrono::duration<double>(Clock::now() - t0).count(); }
 
 std::string sh_quote(const std::string& s) {
   std::string out = "'";
@@ -83,13 +83,13 @@ int main(int argc, char** argv) {
     auto t0 = Clock::now();
     for (int r = 0; r < repeat; ++r)
       for (size_t i = 0; i < pairs.size(); ++i) ours[i] = mtk::metrics::codebleu(refs[i], hyps[i]);
-    const double t1 = since(t0) / repeat;
+    const double t1 = mtk::seconds_since(t0) / repeat;
     t0 = Clock::now();
     for (int r = 0; r < repeat; ++r) (void)mtk::metrics::codebleu_batch(refs, hyps, {}, 1);
-    const double tb1 = since(t0) / repeat;
+    const double tb1 = mtk::seconds_since(t0) / repeat;
     t0 = Clock::now();
     for (int r = 0; r < repeat; ++r) (void)mtk::metrics::codebleu_batch(refs, hyps, {}, threads);
-    const double tn = since(t0) / repeat;
+    const double tn = mtk::seconds_since(t0) / repeat;
     // The floor of the pair-by-pair path: tree-sitter parsing both sides (the package parses each
     // side twice, for the syntax and the data-flow match).
     std::vector<std::string> processed_refs, processed_hyps;
@@ -103,7 +103,7 @@ int main(int argc, char** argv) {
     for (int r = 0; r < repeat; ++r)
       for (size_t i = 0; i < pairs.size(); ++i)
         nodes += parser.parse(processed_refs[i]).root().child_count() + parser.parse(processed_hyps[i]).root().child_count();
-    const double tp = since(t0) / repeat;
+    const double tp = mtk::seconds_since(t0) / repeat;
     const double ours1 = pairs.size() / t1, oursb1 = pairs.size() / tb1, oursn = pairs.size() / tn;
     std::printf("ours, pair by pair, 1 thread: %10.1f pairs/s  (%.3f ms/pair)\n", ours1, 1e3 * t1 / pairs.size());
     std::printf("  of which tree-sitter parsing both sides: %.3f ms/pair (%.0f%%; alone it would run %.1f pairs/s)\n",

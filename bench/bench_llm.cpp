@@ -21,6 +21,7 @@
 #include "mtk/core/error.hpp"
 #include "mtk/core/fs.hpp"
 #include "mtk/core/log.hpp"
+#include "mtk/core/timing.hpp"
 #include "mtk/llm/model.hpp"
 #include "mtk/llm/model_info.hpp"
 
@@ -30,13 +31,7 @@ using Clock = std::chrono::steady_clock;
 
 namespace {
 
-double since(Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); }
 
-double peak_rss_mib() {
-  rusage u{};
-  getrusage(RUSAGE_SELF, &u);
-  return static_cast<double>(u.ru_maxrss) / 1024.0;
-}
 
 std::string quote(const std::string& s) {
   std::string out = "'";
@@ -60,16 +55,16 @@ Result ours(const Model& m, int batch, int prompt_len, int new_tokens) {
     const auto t0 = Clock::now();
     at::Tensor logits = m.forward(toks, &cache, true);
     at::Tensor next = logits.argmax(-1);  // [B, 1]
-    const double pre = since(t0);
+    const double pre = seconds_since(t0);
     const auto t1 = Clock::now();
     for (int s = 0; s < new_tokens; ++s) next = m.forward(next, &cache, true).argmax(-1);
-    const double dec = since(t1);
+    const double dec = seconds_since(t1);
     if (rep > 0) {
       best_pre = std::min(best_pre, pre);
       best_dec = std::min(best_dec, dec);
     }
   }
-  return {batch * prompt_len / best_pre, batch * new_tokens / best_dec, peak_rss_mib()};
+  return {batch * prompt_len / best_pre, batch * new_tokens / best_dec, mtk::peak_rss_mib()};
 }
 
 Result peer(const std::string& model, int batch, int prompt_len, int new_tokens, int threads) {
@@ -110,7 +105,7 @@ int main(int argc, char** argv) {
     const std::string path = resolve_model(model);
     const auto t0 = Clock::now();
     auto m = Model::load(path);
-    const double load_s = since(t0);
+    const double load_s = seconds_since(t0);
     std::printf("model %s (%s), %lld parameters, loaded in %.2f s; %d threads; prompt %d, new %d tokens\n",
                 path.c_str(), m->config().arch.c_str(), static_cast<long long>(m->parameter_count()), load_s, threads,
                 prompt_len, new_tokens);

@@ -13,6 +13,7 @@
 #include "mtk/core/fs.hpp"
 #include "mtk/core/log.hpp"
 #include "mtk/core/thread_pool.hpp"
+#include "mtk/core/timing.hpp"
 #include "mtk/render/cache.hpp"
 #include "mtk/render/pool.hpp"
 
@@ -23,7 +24,6 @@ using Clock = std::chrono::steady_clock;
 
 namespace {
 
-double since(Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); }
 
 std::string simple_scene(int i) {
   static const char* colors[] = {"RED", "GREEN", "BLUE", "YELLOW", "PURPLE"};
@@ -86,12 +86,12 @@ int main(int argc, char** argv) {
       each.push_back(r.duration_s);
       if (!r.success) std::printf("  %s failed: %s %s\n", j.id.c_str(), std::string(to_string(r.failure)).c_str(), r.error_line.c_str());
     }
-    const double serial_s = since(t0);
+    const double serial_s = seconds_since(t0);
 
     RenderPool pool(renderer, n_workers);
     t0 = Clock::now();
     auto res = pool.render_all(jobs);
-    const double pool_s = since(t0);
+    const double pool_s = seconds_since(t0);
     int ok_pool = 0;
     for (const auto& r : res) ok_pool += r.success;
 
@@ -125,7 +125,7 @@ int main(int argc, char** argv) {
     for (int i = 0; i < lookups; ++i) {
       auto t = Clock::now();
       auto r = cached.render(jobs[0]);
-      hits.push_back(since(t));
+      hits.push_back(seconds_since(t));
       if (!r.cached) std::printf("  unexpected cache miss\n");
     }
     std::sort(hits.begin(), hits.end());

@@ -20,6 +20,7 @@
 #include "mtk/core/error.hpp"
 #include "mtk/core/fs.hpp"
 #include "mtk/core/thread_pool.hpp"
+#include "mtk/core/timing.hpp"
 #include "mtk/metrics/visual.hpp"
 #include "mtk/video/decode.hpp"
 #include "mtk/video/frame_dump.hpp"
@@ -29,7 +30,6 @@ using Clock = std::chrono::steady_clock;
 
 namespace {
 
-double seconds_since(Clock::time_point t0) { return std::chrono::duration<double>(Clock::now() - t0).count(); }
 
 double process_cpu_s() {
   rusage ru{};
@@ -52,7 +52,7 @@ Timing time_ours(const std::vector<mtk::video::Image>& ref, const std::vector<mt
     const double c0 = process_cpu_s();
     const auto t0 = Clock::now();
     *out = mtk::metrics::s_ssim(ref, gen, opts);
-    t.wall = std::min(t.wall, seconds_since(t0));
+    t.wall = std::min(t.wall, mtk::seconds_since(t0));
     t.cpu = std::min(t.cpu, process_cpu_s() - c0);
   }
   return t;
@@ -78,7 +78,7 @@ int main(int argc, char** argv) {
     auto t0 = Clock::now();
     const auto ref = mtk::video::load_frames(ref_video);
     const auto gen = mtk::video::load_frames(gen_video);
-    const double decode_s = seconds_since(t0);
+    const double decode_s = mtk::seconds_since(t0);
     std::printf("ref %s: %lld frames decoded, %zu sampled (every %d), %dx%d\n", ref_video.string().c_str(),
                 static_cast<long long>(ref.decoded), ref.size(), ref.step, ref.gray[0].width, ref.gray[0].height);
     std::printf("gen %s: %lld frames decoded, %zu sampled (every %d)\n", gen_video.string().c_str(),

@@ -23,6 +23,7 @@
 
 #include "mtk/core/fs.hpp"
 #include "mtk/core/log.hpp"
+#include "mtk/core/timing.hpp"
 #include "mtk/data/dataset.hpp"
 #include "mtk/llm/generate.hpp"
 #include "mtk/llm/lora.hpp"
@@ -34,12 +35,6 @@ using namespace mtk;
 using Clock = std::chrono::steady_clock;
 
 namespace {
-double since(Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); }
-double peak_rss_mib() {
-  rusage u{};
-  getrusage(RUSAGE_SELF, &u);
-  return static_cast<double>(u.ru_maxrss) / 1024.0;
-}
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -96,11 +91,11 @@ int main(int argc, char** argv) {
     at::NoGradGuard ng;
     for (const auto& e : exs) nll(e);
   }
-  const double fwd = since(t0), fwd_cpu = static_cast<double>(std::clock() - c0) / CLOCKS_PER_SEC;
+  const double fwd = seconds_since(t0), fwd_cpu = static_cast<double>(std::clock() - c0) / CLOCKS_PER_SEC;
   t0 = Clock::now();
   c0 = std::clock();
   for (const auto& e : exs) (nll(e) / static_cast<double>(comp)).backward();
-  const double train_s = since(t0), train_cpu = static_cast<double>(std::clock() - c0) / CLOCKS_PER_SEC;
+  const double train_s = seconds_since(t0), train_cpu = static_cast<double>(std::clock() - c0) / CLOCKS_PER_SEC;
   std::printf("bench_train: %s, %zu ManimBench examples, %lld tokens (%lld completion), %d threads, LoRA %lld params%s\n",
               model.c_str(), exs.size(), static_cast<long long>(tokens), static_cast<long long>(comp),
               at::get_num_threads(), static_cast<long long>(set->parameter_count()),
@@ -112,7 +107,7 @@ int main(int argc, char** argv) {
   // CPU seconds (all threads) are less sensitive to other processes sharing the machine.
   std::printf("CPU time: forward %.2f s (%.1f tokens per CPU-second), train %.2f s (%.1f tokens per CPU-second)\n",
               fwd_cpu, static_cast<double>(tokens) / fwd_cpu, train_cpu, static_cast<double>(tokens) / train_cpu);
-  std::printf("peak RSS: %.0f MiB\n", peak_rss_mib());
+  std::printf("peak RSS: %.0f MiB\n", mtk::peak_rss_mib());
   if (peer_python.empty()) {
     std::printf("transformers + peft: skipped (pass --peer-python with torch, transformers, gguf and peft)\n");
     return 0;

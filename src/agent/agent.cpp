@@ -6,6 +6,7 @@
 
 #include "mtk/agent/retriever.hpp"
 #include "mtk/core/error.hpp"
+#include "mtk/core/timing.hpp"
 #include "mtk/data/prompt.hpp"
 #include "mtk/render/render.hpp"
 
@@ -86,9 +87,6 @@ Agent::Agent(ChatBackend& backend, render::Renderer& renderer, PromptSet prompts
 
 namespace {
 
-double since(std::chrono::steady_clock::time_point t0) {
-  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-}
 
 }  // namespace
 
@@ -118,7 +116,7 @@ TaskRun Agent::run(const std::string& id, const std::string& description,
     r.api_info = docs.api_info.empty() ? "NONE" : docs.api_info;
     r.documented = docs.documented;
     r.undocumented = docs.undocumented;
-    r.retrieval_s = since(t0);
+    r.retrieval_s = seconds_since(t0);
     run.retrieval_s += r.retrieval_s;
   };
   // Renders the round's code; returns the text of the error (full stderr/stdout) for retrieval.
@@ -207,7 +205,7 @@ TaskRun Agent::run(const std::string& id, const std::string& description,
       finish_round(r);
     }
   }
-  run.wall_s = since(t_start);
+  run.wall_s = seconds_since(t_start);
   return run;
 }
 

@@ -8,6 +8,7 @@
 
 #include "mtk/core/error.hpp"
 #include "mtk/core/fs.hpp"
+#include "mtk/core/strings.hpp"
 #include "mtk/render/render.hpp"
 
 namespace mtk::agent {
@@ -43,10 +44,6 @@ std::vector<std::string> split_dots(const std::string& s) {
   return parts;
 }
 
-std::string lower(std::string s) {
-  for (auto& c : s) c = char(std::tolower((unsigned char)c));
-  return s;
-}
 
 size_t edit_distance(const std::string& a, const std::string& b) {
   std::vector<size_t> prev(b.size() + 1), cur(b.size() + 1);

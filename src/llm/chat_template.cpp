@@ -5,6 +5,7 @@
 #include <cctype>
 
 #include "mtk/core/error.hpp"
+#include "mtk/core/strings.hpp"
 #include "mtk/llm/gguf.hpp"
 
 namespace mtk::llm {
@@ -37,7 +38,7 @@ size_t space_at(std::string_view s, size_t i) {
 }
 
 // Jinja's `trim` filter: Python's str.strip() with no argument.
-std::string trim(std::string_view s) {
+std::string py_strip(std::string_view s) {
   size_t b = 0;
   while (b < s.size()) {
     const size_t n = space_at(s, b);
@@ -97,7 +98,7 @@ std::string render_llama3(const ChatTemplateSpec& spec, const std::vector<ChatMe
   std::string out;
   for (size_t k = 0; k < m.size(); ++k) {
     if (k == 0) out += spec.bos_text;
-    out += "<|start_header_id|>" + m[k].role + "<|end_header_id|>\n\n" + trim(m[k].content) + "<|eot_id|>";
+    out += "<|start_header_id|>" + m[k].role + "<|end_header_id|>\n\n" + py_strip(m[k].content) + "<|eot_id|>";
   }
   if (gen) out += "<|start_header_id|>assistant<|end_header_id|>\n\n";
   return out;
@@ -111,7 +112,7 @@ std::string render_gemma(const ChatTemplateSpec& spec, const std::vector<ChatMes
     out += m[k].role == "assistant" ? "model" : m[k].role;
     out += "\n";
     if (k == first && first == 1) out += m[0].content + "\n\n";
-    out += trim(m[k].content) + "<end_of_turn>\n";
+    out += py_strip(m[k].content) + "<end_of_turn>\n";
   }
   if (gen) out += "<start_of_turn>model\n";
   return out;
@@ -126,17 +127,12 @@ std::string render_mistral(const ChatTemplateSpec& spec, const std::vector<ChatM
       if (first == 1 && k + 1 == m.size()) out += m[0].content + "\n\n";
       out += m[k].content + "[/INST]";
     } else {
-      out += " " + trim(m[k].content) + spec.eos_text;
+      out += " " + py_strip(m[k].content) + spec.eos_text;
     }
   }
   return out;
 }
 
-std::string lower(std::string_view s) {
-  std::string out(s);
-  for (char& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return out;
-}
 
 // The vocabulary entry of the token whose id is stored under `id_key`, or "".
 std::string special_text(const GgufFile& f, const std::string& id_key) {

@@ -4,6 +4,7 @@
 
 #include "mtk/core/error.hpp"
 #include "mtk/core/fs.hpp"
+#include "mtk/core/strings.hpp"
 
 #include <cstdio>
 #include <sstream>
@@ -17,16 +18,6 @@ uint64_t u64_or(const GgufFile& f, const std::string& key, uint64_t dflt) {
   return v && v->is_integer() ? f.get_u64(key) : dflt;
 }
 
-std::string human_bytes(uint64_t b) {
-  char buf[32];
-  if (b >= (1ull << 30))
-    std::snprintf(buf, sizeof buf, "%.2f GiB", b / double(1ull << 30));
-  else if (b >= (1ull << 20))
-    std::snprintf(buf, sizeof buf, "%.1f MiB", b / double(1ull << 20));
-  else
-    std::snprintf(buf, sizeof buf, "%llu B", static_cast<unsigned long long>(b));
-  return buf;
-}
 
 }  // namespace
 

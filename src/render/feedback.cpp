@@ -1,3 +1,4 @@
+#include "mtk/core/strings.hpp"
 #include "mtk/render/feedback.hpp"
 
 #include <algorithm>
@@ -54,15 +55,6 @@ bool py_linebreak(long cp) {
 bool starts_with(std::string_view s, std::string_view p) { return s.substr(0, p.size()) == p; }
 bool ends_with(std::string_view s, std::string_view p) {
   return s.size() >= p.size() && s.substr(s.size() - p.size()) == p;
-}
-std::string_view trim(std::string_view s) {
-  while (!s.empty() && std::isspace(static_cast<unsigned char>(s.front()))) s.remove_prefix(1);
-  while (!s.empty() && std::isspace(static_cast<unsigned char>(s.back()))) s.remove_suffix(1);
-  return s;
-}
-std::string_view rtrim(std::string_view s) {
-  while (!s.empty() && std::isspace(static_cast<unsigned char>(s.back()))) s.remove_suffix(1);
-  return s;
 }
 size_t display_width(std::string_view s) {
   size_t w = 0;

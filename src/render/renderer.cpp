@@ -15,6 +15,7 @@
 #include "mtk/core/fs.hpp"
 #include "mtk/core/hash.hpp"
 #include "mtk/core/process.hpp"
+#include "mtk/core/strings.hpp"
 #include "mtk/render/cache.hpp"
 #include "mtk/render/render.hpp"
 
@@ -38,12 +39,6 @@ constexpr const char* kManimCfg =
     "[logger]\n"
     "log_timestamps = False\n";
 
-std::string human_bytes(uint64_t b) {
-  char buf[64];
-  if (b >= (1ull << 30)) std::snprintf(buf, sizeof buf, "%.3g GiB", static_cast<double>(b) / (1ull << 30));
-  else std::snprintf(buf, sizeof buf, "%.3g MiB", static_cast<double>(b) / (1ull << 20));
-  return buf;
-}
 
 std::string seconds_str(double s) {
   char buf[32];

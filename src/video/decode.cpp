@@ -35,6 +35,7 @@ extern "C" {
 #include <string>
 
 #include "mtk/core/error.hpp"
+#include "mtk/core/strings.hpp"
 
 namespace mtk::video {
 
@@ -113,10 +114,6 @@ struct SwsCtx {
   }
 };
 
-std::string lower(std::string s) {
-  for (auto& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return s;
-}
 
 void check_file(const stdfs::path& path) {
   std::error_code ec;
