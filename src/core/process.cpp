@@ -125,6 +125,233 @@ std::string find_executable(const std::string& name, const std::string& path_var
   return {};
 }
 
+namespace {
+
+// The child's stdout/stderr pipes, the exec-status pipe (closed by a successful exec, else it
+// carries errno and the failed step) and /dev/null for stdin; ours to close.
+struct ChildPipes {
+  int out[2] = {-1, -1}, err[2] = {-1, -1}, exec[2] = {-1, -1};
+  int devnull = -1;
+  void close_all() {
+    for (int* fd : {&out[0], &out[1], &err[0], &err[1], &exec[0], &exec[1], &devnull}) close_fd(*fd);
+  }
+};
+
+ChildPipes open_pipes() {
+  ChildPipes p;
+  for (int* pair : {p.out, p.err, p.exec}) {
+    if (::pipe2(pair, O_CLOEXEC) != 0) {
+      const int e = errno;
+      p.close_all();
+      throw Error(std::string("pipe failed: ") + std::strerror(e), "raise the open-file limit");
+    }
+  }
+  p.devnull = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
+  p.out[1] = dup_high_cloexec(p.out[1]);
+  p.err[1] = dup_high_cloexec(p.err[1]);
+  p.exec[1] = dup_high_cloexec(p.exec[1]);
+  if (p.devnull >= 0) p.devnull = dup_high_cloexec(p.devnull);
+  return p;
+}
+
+// In the forked child: signals, session, standard streams, limits, credentials, descriptors,
+// then exec. Only async-signal-safe calls; never returns.
+[[noreturn]] void exec_child(const Spec& spec, const std::string& program, char* const* argv, char* const* envp,
+                             const ChildPipes& p, const std::vector<int>& keep, long open_max, pid_t parent) {
+  const int ef = p.exec[1];
+  sigset_t none;
+  sigemptyset(&none);
+  ::sigprocmask(SIG_SETMASK, &none, nullptr);
+  struct sigaction sa;
+  std::memset(&sa, 0, sizeof sa);
+  sa.sa_handler = SIG_DFL;
+  for (int s = 1; s < NSIG; ++s)
+    if (s != SIGKILL && s != SIGSTOP) ::sigaction(s, &sa, nullptr);
+  if (spec.new_session ? ::setsid() < 0 : ::setpgid(0, 0) < 0) child_fail(ef, "setsid");
+  if (p.devnull < 0 || ::dup2(p.devnull, 0) < 0) child_fail(ef, "stdin from /dev/null");
+  if (::dup2(p.out[1], 1) < 0 || ::dup2(p.err[1], 2) < 0) child_fail(ef, "dup2");
+  set_limit(RLIMIT_AS, spec.limits.address_space);
+  set_limit(RLIMIT_CPU, spec.limits.cpu_seconds);
+  set_limit(RLIMIT_FSIZE, spec.limits.file_size);
+  set_limit(RLIMIT_NPROC, spec.limits.processes);
+  set_limit(RLIMIT_CORE, spec.limits.core_size);
+  if (spec.uid >= 0 || spec.gid >= 0) {
+    if (::geteuid() == 0 && ::setgroups(0, nullptr) != 0) child_fail(ef, "setgroups");
+    if (spec.gid >= 0 && ::setgid(static_cast<gid_t>(spec.gid)) != 0) child_fail(ef, "setgid");
+    if (spec.uid >= 0 && ::setuid(static_cast<uid_t>(spec.uid)) != 0) child_fail(ef, "setuid");
+  }
+  // After the credential change, which clears it.
+  ::prctl(PR_SET_PDEATHSIG, SIGKILL);
+  if (::getppid() != parent) ::_exit(127);
+  if (!spec.cwd.empty() && ::chdir(spec.cwd.c_str()) != 0) child_fail(ef, "chdir");
+  close_other_fds(keep, open_max);
+  for (int k : spec.keep_fds)
+    if (k > 2) ::fcntl(k, F_SETFD, 0);
+  ::execve(program.c_str(), argv, envp);
+  child_fail(ef, "exec");
+}
+
+// What the exec-status pipe says: "" after a successful exec, else the failed step and errno.
+std::string read_exec_status(int fd, const std::string& program) {
+  char buf[256];
+  size_t got = 0;
+  for (;;) {
+    ssize_t n = ::read(fd, buf + got, sizeof buf - got);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) break;
+    got += static_cast<size_t>(n);
+    if (got == sizeof buf) break;
+  }
+  if (got < sizeof(int)) return {};
+  int e;
+  std::memcpy(&e, buf, sizeof e);
+  return std::string(buf + sizeof e, got - sizeof e) + " failed for " + program + ": " + std::strerror(e);
+}
+
+// The parent's side of a running child: reads both streams, enforces the wall clock, the stall
+// check and the watch, and kills the whole process group at the end.
+class Supervisor {
+ public:
+  Supervisor(const Spec& spec, pid_t pid, int out_fd, int err_fd, Clock::time_point t0)
+      : spec_(spec), pid_(pid), t0_(t0), cap_out_(spec.capture_limit), cap_err_(spec.capture_limit) {
+    fds_[0] = out_fd;
+    fds_[1] = err_fd;
+    pidfd_ = static_cast<int>(::syscall(SYS_pidfd_open, pid, 0));
+  }
+
+  // Until the child (the group leader) exits, then whatever output is still coming for 2 s.
+  void run(Result& res) {
+    watch_until_exit(res);
+    // The leader is a zombie now, so its pid (= the group id) cannot be reused while we kill.
+    kill_group();
+    const auto grace_end = Clock::now() + std::chrono::seconds(2);
+    while ((fds_[0] >= 0 || fds_[1] >= 0) && Clock::now() < grace_end) {
+      auto left = std::chrono::duration_cast<std::chrono::milliseconds>(grace_end - Clock::now()).count();
+      pump(static_cast<int>(std::max<long long>(left, 1)));
+    }
+    close_fd(fds_[0]);
+    close_fd(fds_[1]);
+    close_fd(pidfd_);
+    res.out_truncated = cap_out_.truncated();
+    res.err_truncated = cap_err_.truncated();
+    res.out = cap_out_.take();
+    res.err = cap_err_.take();
+  }
+
+ private:
+  void watch_until_exit(Result& res) {
+    const bool has_deadline = spec_.timeout_s > 0;
+    const bool watch_stall = spec_.stall_s > 0 && static_cast<bool>(spec_.stop_when_stalled);
+    const bool watching = spec_.watch_interval_s > 0 && static_cast<bool>(spec_.watch);
+    const auto deadline = t0_ + to_duration(spec_.timeout_s);
+    const auto watch_every = to_duration(spec_.watch_interval_s);
+    auto next_watch = t0_ + watch_every;
+    bool killed = false;  // by us: the timeout, the stall check or the watch
+    while (!leader_exited()) {
+      int wait_ms = -1;
+      auto shorten = [&](long long ms) { wait_ms = wait_ms < 0 ? static_cast<int>(ms) : std::min(wait_ms, static_cast<int>(ms)); };
+      if (watching && !killed) {
+        const auto now = Clock::now();
+        if (now >= next_watch) {
+          res.watch_reason = spec_.watch();
+          next_watch = Clock::now() + watch_every;
+          if (!res.watch_reason.empty()) {
+            kill_group();
+            killed = true;
+            continue;
+          }
+        }
+        shorten(std::chrono::duration_cast<std::chrono::milliseconds>(next_watch - now).count() + 1);
+      }
+      if (has_deadline && !killed) {
+        auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now()).count();
+        if (left <= 0) {
+          kill_group();
+          res.timed_out = killed = true;
+          continue;
+        }
+        shorten(std::min<long long>(left + 1, 1 << 30));
+      }
+      if (pidfd_ < 0) shorten(20);
+      if (watch_stall && !killed) {
+        double quiet = std::chrono::duration<double>(Clock::now() - last_output_).count();
+        if (quiet >= spec_.stall_s && spec_.stop_when_stalled(cap_out_.last(8192), cap_err_.last(8192))) {
+          kill_group();
+          res.stalled = killed = true;
+          continue;
+        }
+        shorten(static_cast<int>(std::max(0.0, spec_.stall_s - quiet) * 1000) + 50);
+      }
+      pump(wait_ms);
+    }
+  }
+
+  static Clock::duration to_duration(double s) {
+    return std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(s));
+  }
+
+  // Waits up to wait_ms (-1: until something happens) for output or the child's exit; reads what
+  // is there.
+  void pump(int wait_ms) {
+    struct pollfd p[3];
+    int idx[3];
+    int n = 0;
+    for (int i = 0; i < 2; ++i)
+      if (fds_[i] >= 0) p[n] = {fds_[i], POLLIN, 0}, idx[n++] = i;
+    if (pidfd_ >= 0 && wait_ms != 0) p[n] = {pidfd_, POLLIN, 0}, idx[n++] = -1;
+    if (n == 0) {
+      if (wait_ms > 0) ::usleep(static_cast<useconds_t>(wait_ms) * 1000);
+      return;
+    }
+    int r = ::poll(p, static_cast<nfds_t>(n), wait_ms);
+    if (r <= 0) return;
+    Capture* caps[2] = {&cap_out_, &cap_err_};
+    for (int j = 0; j < n; ++j) {
+      if (idx[j] < 0 || !(p[j].revents & (POLLIN | POLLHUP | POLLERR))) continue;
+      int i = idx[j];
+      ssize_t k = ::read(fds_[i], buf_, sizeof buf_);
+      if (k > 0) {
+        caps[i]->add(buf_, static_cast<size_t>(k));
+        last_output_ = Clock::now();
+      } else if (k == 0 || (errno != EINTR && errno != EAGAIN)) {
+        close_fd(fds_[i]);
+      }
+    }
+  }
+
+  bool leader_exited() const {
+    siginfo_t info;
+    std::memset(&info, 0, sizeof info);
+    return ::waitid(P_PID, static_cast<id_t>(pid_), &info, WEXITED | WNOHANG | WNOWAIT) == 0 && info.si_pid != 0;
+  }
+
+  void kill_group() const {
+    ::kill(-pid_, SIGKILL);
+    ::kill(pid_, SIGKILL);  // in case it had not reached setsid yet
+  }
+
+  const Spec& spec_;
+  const pid_t pid_;
+  const Clock::time_point t0_;
+  int fds_[2];
+  int pidfd_ = -1;
+  Capture cap_out_, cap_err_;
+  Clock::time_point last_output_ = Clock::now();
+  char buf_[65536];
+};
+
+// Reaps the child and records how it ended.
+void reap(pid_t pid, Result& res, Clock::time_point t0) {
+  int status = 0;
+  while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+  }
+  res.duration_s = std::chrono::duration<double>(Clock::now() - t0).count();
+  if (WIFEXITED(status)) res.exit_code = WEXITSTATUS(status);
+  else if (WIFSIGNALED(status)) res.signal = WTERMSIG(status);
+}
+
+}  // namespace
+
 Result run(const Spec& spec) {
   Result res;
   if (spec.argv.empty()) {
@@ -139,222 +366,45 @@ Result run(const Spec& spec) {
     res.spawn_error = "program not found or not executable: " + spec.argv[0];
     return res;
   }
-
+  // Everything the child needs is prepared before fork: it may only make async-signal-safe calls.
   std::vector<char*> argv, envp;
   for (const auto& a : spec.argv) argv.push_back(const_cast<char*>(a.c_str()));
   argv.push_back(nullptr);
   for (const auto& e : spec.env) envp.push_back(const_cast<char*>(e.c_str()));
   envp.push_back(nullptr);
-
-  int out_p[2], err_p[2], exec_p[2];
-  if (::pipe2(out_p, O_CLOEXEC) != 0) throw Error(std::string("pipe failed: ") + std::strerror(errno), "raise the open-file limit");
-  if (::pipe2(err_p, O_CLOEXEC) != 0) {
-    int e = errno;
-    ::close(out_p[0]), ::close(out_p[1]);
-    throw Error(std::string("pipe failed: ") + std::strerror(e), "raise the open-file limit");
-  }
-  if (::pipe2(exec_p, O_CLOEXEC) != 0) {
-    int e = errno;
-    for (int fd : {out_p[0], out_p[1], err_p[0], err_p[1]}) ::close(fd);
-    throw Error(std::string("pipe failed: ") + std::strerror(e), "raise the open-file limit");
-  }
-  int devnull = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
-  out_p[1] = dup_high_cloexec(out_p[1]);
-  err_p[1] = dup_high_cloexec(err_p[1]);
-  exec_p[1] = dup_high_cloexec(exec_p[1]);
-  if (devnull >= 0) devnull = dup_high_cloexec(devnull);
-
+  ChildPipes p = open_pipes();
   std::vector<int> keep = spec.keep_fds;
-  keep.push_back(exec_p[1]);
+  keep.push_back(p.exec[1]);
   std::sort(keep.begin(), keep.end());
   keep.erase(std::unique(keep.begin(), keep.end()), keep.end());
   const long open_max = std::max<long>(::sysconf(_SC_OPEN_MAX), 1024);
   const pid_t parent = ::getpid();
-  const bool drop = spec.uid >= 0 || spec.gid >= 0;
 
   const auto t0 = Clock::now();
-  pid_t pid = ::fork();
+  const pid_t pid = ::fork();
   if (pid < 0) {
-    int e = errno;
-    for (int fd : {out_p[0], out_p[1], err_p[0], err_p[1], exec_p[0], exec_p[1], devnull})
-      if (fd >= 0) ::close(fd);
+    const int e = errno;
+    p.close_all();
     throw Error(std::string("fork failed: ") + std::strerror(e), "check the process limit and free memory");
   }
-  if (pid == 0) {
-    const int ef = exec_p[1];
-    sigset_t none;
-    sigemptyset(&none);
-    ::sigprocmask(SIG_SETMASK, &none, nullptr);
-    struct sigaction sa;
-    std::memset(&sa, 0, sizeof sa);
-    sa.sa_handler = SIG_DFL;
-    for (int s = 1; s < NSIG; ++s)
-      if (s != SIGKILL && s != SIGSTOP) ::sigaction(s, &sa, nullptr);
-    if (spec.new_session ? ::setsid() < 0 : ::setpgid(0, 0) < 0) child_fail(ef, "setsid");
-    if (devnull < 0 || ::dup2(devnull, 0) < 0) child_fail(ef, "stdin from /dev/null");
-    if (::dup2(out_p[1], 1) < 0 || ::dup2(err_p[1], 2) < 0) child_fail(ef, "dup2");
-    set_limit(RLIMIT_AS, spec.limits.address_space);
-    set_limit(RLIMIT_CPU, spec.limits.cpu_seconds);
-    set_limit(RLIMIT_FSIZE, spec.limits.file_size);
-    set_limit(RLIMIT_NPROC, spec.limits.processes);
-    set_limit(RLIMIT_CORE, spec.limits.core_size);
-    if (drop) {
-      if (::geteuid() == 0 && ::setgroups(0, nullptr) != 0) child_fail(ef, "setgroups");
-      if (spec.gid >= 0 && ::setgid(static_cast<gid_t>(spec.gid)) != 0) child_fail(ef, "setgid");
-      if (spec.uid >= 0 && ::setuid(static_cast<uid_t>(spec.uid)) != 0) child_fail(ef, "setuid");
-    }
-    // After the credential change, which clears it.
-    ::prctl(PR_SET_PDEATHSIG, SIGKILL);
-    if (::getppid() != parent) ::_exit(127);
-    if (!spec.cwd.empty() && ::chdir(spec.cwd.c_str()) != 0) child_fail(ef, "chdir");
-    close_other_fds(keep, open_max);
-    for (int k : spec.keep_fds)
-      if (k > 2) ::fcntl(k, F_SETFD, 0);
-    ::execve(program.c_str(), argv.data(), envp.data());
-    child_fail(ef, "exec");
-  }
+  if (pid == 0) exec_child(spec, program, argv.data(), envp.data(), p, keep, open_max, parent);
 
-  close_fd(out_p[1]);
-  close_fd(err_p[1]);
-  close_fd(exec_p[1]);
-  close_fd(devnull);
-
-  // The exec pipe closes on a successful exec; otherwise it carries errno and the failed step.
-  {
-    char buf[256];
-    size_t got = 0;
-    for (;;) {
-      ssize_t n = ::read(exec_p[0], buf + got, sizeof buf - got);
-      if (n < 0 && errno == EINTR) continue;
-      if (n <= 0) break;
-      got += static_cast<size_t>(n);
-      if (got == sizeof buf) break;
-    }
-    close_fd(exec_p[0]);
-    if (got >= sizeof(int)) {
-      int e;
-      std::memcpy(&e, buf, sizeof e);
-      res.spawn_error = std::string(buf + sizeof e, got - sizeof e) + " failed for " + program + ": " + std::strerror(e);
-      int st;
-      while (::waitpid(pid, &st, 0) < 0 && errno == EINTR) {
-      }
-      close_fd(out_p[0]);
-      close_fd(err_p[0]);
-      res.duration_s = std::chrono::duration<double>(Clock::now() - t0).count();
-      return res;
-    }
+  close_fd(p.out[1]);
+  close_fd(p.err[1]);
+  close_fd(p.exec[1]);
+  close_fd(p.devnull);
+  res.spawn_error = read_exec_status(p.exec[0], program);
+  close_fd(p.exec[0]);
+  if (!res.spawn_error.empty()) {
+    close_fd(p.out[0]);
+    close_fd(p.err[0]);
+    reap(pid, res, t0);
+    res.exit_code = -1;
+    res.signal = 0;
+    return res;
   }
-
-  int pidfd = static_cast<int>(::syscall(SYS_pidfd_open, pid, 0));
-  Capture cap_out(spec.capture_limit), cap_err(spec.capture_limit);
-  int fds[2] = {out_p[0], err_p[0]};
-  Capture* caps[2] = {&cap_out, &cap_err};
-  char buf[65536];
-
-  auto last_output = Clock::now();
-  auto pump = [&](int wait_ms) {
-    struct pollfd p[3];
-    int idx[3];
-    int n = 0;
-    for (int i = 0; i < 2; ++i)
-      if (fds[i] >= 0) p[n] = {fds[i], POLLIN, 0}, idx[n++] = i;
-    if (pidfd >= 0 && wait_ms != 0) p[n] = {pidfd, POLLIN, 0}, idx[n++] = -1;
-    if (n == 0) {
-      if (wait_ms > 0) ::usleep(static_cast<useconds_t>(wait_ms) * 1000);
-      return;
-    }
-    int r = ::poll(p, static_cast<nfds_t>(n), wait_ms);
-    if (r <= 0) return;
-    for (int j = 0; j < n; ++j) {
-      if (idx[j] < 0 || !(p[j].revents & (POLLIN | POLLHUP | POLLERR))) continue;
-      int i = idx[j];
-      ssize_t k = ::read(fds[i], buf, sizeof buf);
-      if (k > 0) {
-        caps[i]->add(buf, static_cast<size_t>(k));
-        last_output = Clock::now();
-      }
-      else if (k == 0 || (errno != EINTR && errno != EAGAIN))
-        close_fd(fds[i]);
-    }
-  };
-  auto leader_exited = [&] {
-    siginfo_t info;
-    std::memset(&info, 0, sizeof info);
-    return ::waitid(P_PID, static_cast<id_t>(pid), &info, WEXITED | WNOHANG | WNOWAIT) == 0 && info.si_pid != 0;
-  };
-  auto kill_group = [&] {
-    ::kill(-pid, SIGKILL);
-    ::kill(pid, SIGKILL);  // in case it had not reached setsid yet
-  };
-
-  const bool has_deadline = spec.timeout_s > 0;
-  const bool watch_stall = spec.stall_s > 0 && static_cast<bool>(spec.stop_when_stalled);
-  const bool watching = spec.watch_interval_s > 0 && static_cast<bool>(spec.watch);
-  const auto deadline = t0 + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(spec.timeout_s));
-  const auto watch_every = std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(spec.watch_interval_s));
-  auto next_watch = t0 + watch_every;
-  bool killed = false;  // by us: the timeout, the stall check or the watch
-  while (!leader_exited()) {
-    int wait_ms = -1;
-    if (watching && !killed) {
-      const auto now = Clock::now();
-      if (now >= next_watch) {
-        res.watch_reason = spec.watch();
-        next_watch = Clock::now() + watch_every;
-        if (!res.watch_reason.empty()) {
-          kill_group();
-          killed = true;
-          continue;
-        }
-      }
-      wait_ms = static_cast<int>(std::chrono::duration_cast<std::chrono::milliseconds>(next_watch - now).count()) + 1;
-    }
-    if (has_deadline && !killed) {
-      auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now()).count();
-      if (left <= 0) {
-        kill_group();
-        res.timed_out = killed = true;
-        continue;
-      }
-      const int until_deadline = static_cast<int>(std::min<long long>(left + 1, 1 << 30));
-      wait_ms = wait_ms < 0 ? until_deadline : std::min(wait_ms, until_deadline);
-    }
-    if (pidfd < 0) wait_ms = wait_ms < 0 ? 20 : std::min(wait_ms, 20);
-    if (watch_stall && !killed) {
-      double quiet = std::chrono::duration<double>(Clock::now() - last_output).count();
-      if (quiet >= spec.stall_s && spec.stop_when_stalled(cap_out.last(8192), cap_err.last(8192))) {
-        kill_group();
-        res.stalled = killed = true;
-        continue;
-      }
-      int check_ms = static_cast<int>(std::max(0.0, spec.stall_s - quiet) * 1000) + 50;
-      wait_ms = wait_ms < 0 ? check_ms : std::min(wait_ms, check_ms);
-    }
-    pump(wait_ms);
-  }
-  // The leader is a zombie now, so its pid (= the group id) cannot be reused while we kill.
-  kill_group();
-  const auto grace_end = Clock::now() + std::chrono::seconds(2);
-  while ((fds[0] >= 0 || fds[1] >= 0) && Clock::now() < grace_end) {
-    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(grace_end - Clock::now()).count();
-    pump(static_cast<int>(std::max<long long>(left, 1)));
-  }
-  close_fd(fds[0]);
-  close_fd(fds[1]);
-  close_fd(pidfd);
-  int status = 0;
-  while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
-  }
-  res.duration_s = std::chrono::duration<double>(Clock::now() - t0).count();
-  if (WIFEXITED(status)) {
-    res.exit_code = WEXITSTATUS(status);
-  } else if (WIFSIGNALED(status)) {
-    res.signal = WTERMSIG(status);
-  }
-  res.out_truncated = cap_out.truncated();
-  res.err_truncated = cap_err.truncated();
-  res.out = cap_out.take();
-  res.err = cap_err.take();
+  Supervisor(spec, pid, p.out[0], p.err[0], t0).run(res);
+  reap(pid, res, t0);
   return res;
 }
 
