@@ -183,19 +183,10 @@ float dot_f16_lanes(const float* x, const float* y, int64_t n) {
 
 }  // namespace
 
-namespace {
-thread_local RowLayout g_layout;  // see RowLayoutScope
-}  // namespace
-
 bool exact_supported(GgmlType t) {
   return t == GgmlType::Q4_1 || t == GgmlType::Q5_0 || t == GgmlType::Q8_0 || t == GgmlType::Q4_K ||
          t == GgmlType::Q6_K;
 }
-
-RowLayoutScope::RowLayoutScope(int64_t n, std::vector<int64_t> pad) : prev_(std::move(g_layout)) {
-  g_layout = RowLayout{n, std::move(pad)};
-}
-RowLayoutScope::~RowLayoutScope() { g_layout = std::move(prev_); }
 
 Tap& debug_tap() {
   static Tap tap;
@@ -411,9 +402,8 @@ Q8KRows quantize_q8k(const float* x, int64_t rows, int64_t in) {
 // Where each row of the current forward pass sits in llama.cpp's evaluation: its sequence's ubatch
 // length and its index in it (RowLayout; {1, 0} for every row when the layout does not describe
 // these rows). ggml picks kernels by the ubatch's row count.
-std::vector<std::pair<int64_t, int64_t>> ubatch_rows(int64_t rows) {
+std::vector<std::pair<int64_t, int64_t>> ubatch_rows(int64_t rows, const RowLayout& L) {
   std::vector<std::pair<int64_t, int64_t>> u(static_cast<size_t>(rows), {1, 0});
-  const RowLayout& L = g_layout;
   if (L.n <= 0 || static_cast<int64_t>(L.pad.size()) * L.n != rows) return u;
   for (size_t b = 0; b < L.pad.size(); ++b)
     for (int64_t t = L.pad[b]; t < L.n; ++t) u[b * static_cast<size_t>(L.n) + static_cast<size_t>(t)] = {L.n - L.pad[b], t - L.pad[b]};
@@ -432,14 +422,14 @@ std::vector<std::pair<int64_t, int64_t>> ubatch_rows(int64_t rows) {
 //    Fewer rows (ggml_vec_dot_q6_K_q8_K): 8 lanes (bytes 4l..4l+3 of each 32-value chunk, with the
 //    chunk's first or second scale), minus 32 * (scale-weighted sums 2l, 2l+1 of 16 activations),
 //    acc_l = fma(d8 * d, float(lane), acc_l); the 8 lanes summed in the AVX horizontal order.
-at::Tensor exact_linear_k(const Weight& w, const at::Tensor& x) {
+at::Tensor exact_linear_k(const Weight& w, const at::Tensor& x, const RowLayout& layout) {
   const int64_t in = w.in, out = w.out, nb = in / 256;
   const at::Tensor xc = x.contiguous();
   const int64_t rows = xc.numel() / in;
   const bool q4k = w.type == GgmlType::Q4_K;
   const size_t bb = q4k ? 144 : 210;
   const Q8KRows a = quantize_q8k(xc.data_ptr<float>(), rows, in);
-  const std::vector<std::pair<int64_t, int64_t>> ub = ubatch_rows(rows);
+  const std::vector<std::pair<int64_t, int64_t>> ub = ubatch_rows(rows, layout);
   at::Tensor y = product_output(x, out);
   float* yp = y.data_ptr<float>();
   const uint8_t* wb = w.blocks->data();
@@ -687,11 +677,11 @@ at::Tensor swiglu(const at::Tensor& g_in, const at::Tensor& u_in) {
   return y.to(g_in.scalar_type());
 }
 
-at::Tensor linear(const Weight& w, const at::Tensor& x, const at::Tensor& bias) {
+at::Tensor linear(const Weight& w, const at::Tensor& x, const at::Tensor& bias, const RowLayout& layout) {
   if (exact_supported(w.type) && w.blocks && x.device().is_cpu() && x.scalar_type() == at::kFloat) {
     const bool kq = w.type == GgmlType::Q4_K || w.type == GgmlType::Q6_K;
     if (w.in % (kq ? 256 : 32) == 0) {
-      at::Tensor y = kq ? exact_linear_k(w, x) : exact_linear(w, x);
+      at::Tensor y = kq ? exact_linear_k(w, x, layout) : exact_linear(w, x);
       return bias.defined() ? y + bias : y;
     }
   }

@@ -37,10 +37,6 @@ at::Tensor rms_norm(const at::Tensor& x, const at::Tensor& w, double eps) {
   return (xf * r).to(x.scalar_type()) * w;
 }
 
-// The norm of the forward pass: llama.cpp's summation and rounding in the llama.cpp numerics mode.
-at::Tensor rms_norm_m(bool llamacpp_numerics, const at::Tensor& x, const at::Tensor& w, double eps) {
-  return llamacpp_numerics ? lcn::rms_norm(x, w, eps) : rms_norm(x, w, eps);
-}
 
 // x [B, n, H, hd]; cos/sin [B, n, 1, rope_dim/2].
 at::Tensor rope(const at::Tensor& x, const at::Tensor& cos, const at::Tensor& sin, int64_t rope_dim, bool neox) {
@@ -258,11 +254,16 @@ KvCache Model::new_cache(const std::vector<int64_t>& pad, int64_t capacity) cons
   return c;
 }
 
-// Intermediate tensors to the parity debugging hook (llamacpp_numerics.hpp), under llama.cpp's names.
-#define TAP(name, t)                                                                              \
-  do {                                                                                            \
-    if (lcn::debug_tap()) lcn::debug_tap()(std::string(name) + "-" + std::to_string(i), t);       \
-  } while (0)
+std::pair<at::Tensor, at::Tensor> KvCache::append(size_t layer, const at::Tensor& k_new, const at::Tensor& v_new,
+                                                  int64_t start) {
+  const int64_t n = k_new.size(2);
+  k[layer].narrow(2, start, n).copy_(k_new);
+  v[layer].narrow(2, start, n).copy_(v_new);
+  return {k[layer].narrow(2, 0, start + n), v[layer].narrow(2, 0, start + n)};
+}
+
+// One decoder layer in float arithmetic (the llama.cpp numerics mode has its own,
+// llamacpp_forward.cpp).
 at::Tensor Model::layer(int64_t i, const at::Tensor& x, const at::Tensor& cos, const at::Tensor& sin,
                         const at::Tensor& cos_local, const at::Tensor& sin_local, const at::Tensor& mask,
                         const at::Tensor& mask_local, KvCache* cache, int64_t start) const {
@@ -273,118 +274,80 @@ at::Tensor Model::layer(int64_t i, const at::Tensor& x, const at::Tensor& cos, c
 
   // A linear layer plus its LoRA term when an adapter is attached.
   const auto lin = [&](const Weight& w, const at::Tensor& in, const at::Tensor& bias, LoraSlot slot) {
-    at::Tensor y = llamacpp_numerics_ ? lcn::linear(w, in, bias) : w.linear(in, bias);
+    at::Tensor y = w.linear(in, bias);
     return lora_ ? lora_apply(*lora_, i, slot, in, y) : y;
   };
-  at::Tensor h = rms_norm_m(llamacpp_numerics_, x, L.attn_norm, c.rms_eps);
-  TAP("attn_norm", h);
+  at::Tensor h = rms_norm(x, L.attn_norm, c.rms_eps);
   at::Tensor q = lin(L.q, h, L.q_bias, LoraSlot::q).view({B, n, nh, hd});
   at::Tensor k = lin(L.k, h, L.k_bias, LoraSlot::k).view({B, n, nkv, hd});
   at::Tensor v = lin(L.v, h, L.v_bias, LoraSlot::v).view({B, n, nkv, hd});
-  TAP("Qcur", q);
-  TAP("Kcur", k);
-  TAP("Vcur", v);
   if (c.qk_norm) {
-    q = rms_norm_m(llamacpp_numerics_, q, L.q_norm, c.rms_eps);
-    k = rms_norm_m(llamacpp_numerics_, k, L.k_norm, c.rms_eps);
+    q = rms_norm(q, L.q_norm, c.rms_eps);
+    k = rms_norm(k, L.k_norm, c.rms_eps);
   }
-  {
-    auto* rope_f = llamacpp_numerics_ ? &lcn::rope : &rope;
-    q = rope_f(q, local ? cos_local : cos, local ? sin_local : sin, c.rope_dim, c.rope_neox);
-    k = rope_f(k, local ? cos_local : cos, local ? sin_local : sin, c.rope_dim, c.rope_neox);
-  }
-  TAP("Qrope", q);
-  TAP("Krope", k);
+  q = rope(q, local ? cos_local : cos, local ? sin_local : sin, c.rope_dim, c.rope_neox);
+  k = rope(k, local ? cos_local : cos, local ? sin_local : sin, c.rope_dim, c.rope_neox);
   k = k.transpose(1, 2);  // [B, nkv, n, hd]
   v = v.transpose(1, 2);
-  if (llamacpp_numerics_) {  // llama.cpp's f16 KV cache
-    k = lcn::round_f16(k);
-    v = lcn::round_f16(v);
-  }
   at::Tensor K = k, V = v;
-  if (cache) {
-    cache->k[static_cast<size_t>(i)].narrow(2, start, n).copy_(k);
-    cache->v[static_cast<size_t>(i)].narrow(2, start, n).copy_(v);
-    K = cache->k[static_cast<size_t>(i)].narrow(2, 0, start + n);
-    V = cache->v[static_cast<size_t>(i)].narrow(2, 0, start + n);
-  }
+  if (cache) std::tie(K, V) = cache->append(static_cast<size_t>(i), k, v, start);
+
+  const int64_t T = K.size(2);
+  const at::Tensor& m = local ? mask_local : mask;
+  // Queries [i0, i0 + nc): [B, nc, nh * hd].
+  const auto attend = [&](int64_t i0, int64_t nc) {
+    // Queries grouped by their key/value head: [B, nkv, G*nc, hd], rows ordered (g, position).
+    const at::Tensor qg =
+        q.narrow(1, i0, nc).reshape({B, nc, nkv, G, hd}).permute({0, 2, 3, 1, 4}).reshape({B, nkv, G * nc, hd});
+    at::Tensor s = at::matmul(qg, K.transpose(-1, -2)).mul_(c.scale());
+    if (c.attn_logit_softcap > 0) s = at::tanh(s / c.attn_logit_softcap) * c.attn_logit_softcap;
+    s = (s.view({B, nkv, G, nc, T}) + m.narrow(3, i0, nc)).softmax(-1);
+    return at::matmul(s.view({B, nkv, G * nc, T}), V).view({B, nkv, G, nc, hd}).permute({0, 3, 1, 2, 4}).reshape({B, nc, nh * hd});
+  };
+  // Long prompts in chunks of queries whose scores stay within attention_chunk_bytes (16 MiB): one
+  // pass over 8 prompts of 2,048 tokens made score tensors of 1.2 GiB per layer, and the memory
+  // traffic, not the arithmetic, set the prefill speed (bench_llm --batch 8 --prompt 2048 --new 16
+  // --no-peer: 179 -> 314 tokens/s, peak RSS 5.1 -> 1.9 GiB).
+  const int64_t chunk = std::max<int64_t>(16, attn_chunk_bytes_ / std::max<int64_t>(1, B * nh * T * 4));
   at::Tensor a;
-  if (llamacpp_numerics_) {
-    const std::vector<int64_t> pads = cache ? cache->pad : std::vector<int64_t>(static_cast<size_t>(B), 0);
-    // Gemma 3 in llama.cpp scales the float32 queries before its f16 attention (kq scale 1): not the
-    // same bits where a scaled query falls among the f16 subnormals.
-    float scale = static_cast<float>(c.scale());
-    if (c.arch == "gemma3") {
-      q = q * scale;
-      scale = 1.0f;
-    }
-    a = lcn::attention(q, K, V, pads, start, local ? c.sliding_window : 0, scale, static_cast<float>(c.attn_logit_softcap));
+  if (n <= chunk) {
+    a = attend(0, n);
   } else {
-    const int64_t T = K.size(2);
-    const at::Tensor& m = local ? mask_local : mask;
-    // Queries [i0, i0 + nc): [B, nc, nh * hd].
-    const auto attend = [&](int64_t i0, int64_t nc) {
-      // Queries grouped by their key/value head: [B, nkv, G*nc, hd], rows ordered (g, position).
-      const at::Tensor qg =
-          q.narrow(1, i0, nc).reshape({B, nc, nkv, G, hd}).permute({0, 2, 3, 1, 4}).reshape({B, nkv, G * nc, hd});
-      at::Tensor s = at::matmul(qg, K.transpose(-1, -2)).mul_(c.scale());
-      if (c.attn_logit_softcap > 0) s = at::tanh(s / c.attn_logit_softcap) * c.attn_logit_softcap;
-      s = (s.view({B, nkv, G, nc, T}) + m.narrow(3, i0, nc)).softmax(-1);
-      return at::matmul(s.view({B, nkv, G * nc, T}), V).view({B, nkv, G, nc, hd}).permute({0, 3, 1, 2, 4}).reshape({B, nc, nh * hd});
-    };
-    // Long prompts in chunks of queries whose scores stay within attention_chunk_bytes (16 MiB): one
-    // pass over 8 prompts of 2,048 tokens made score tensors of 1.2 GiB per layer, and the memory
-    // traffic, not the arithmetic, set the prefill speed (bench_llm --batch 8 --prompt 2048 --new 16
-    // --no-peer: 179 -> 314 tokens/s, peak RSS 5.1 -> 1.9 GiB).
-    const int64_t chunk = std::max<int64_t>(16, attn_chunk_bytes_ / std::max<int64_t>(1, B * nh * T * 4));
-    if (n <= chunk) {
-      a = attend(0, n);
-    } else {
-      std::vector<at::Tensor> parts;
-      for (int64_t i0 = 0; i0 < n; i0 += chunk) parts.push_back(attend(i0, std::min(chunk, n - i0)));
-      a = at::cat(parts, 1);
-    }
+    std::vector<at::Tensor> parts;
+    for (int64_t i0 = 0; i0 < n; i0 += chunk) parts.push_back(attend(i0, std::min(chunk, n - i0)));
+    a = at::cat(parts, 1);
   }
-  TAP("kqv_out", a);
   at::Tensor o = lin(L.o, a, L.o_bias, LoraSlot::o);
-  TAP("attn_out", o);
-  if (c.post_norms) o = rms_norm_m(llamacpp_numerics_, o, L.post_attn_norm, c.rms_eps);
+  if (c.post_norms) o = rms_norm(o, L.post_attn_norm, c.rms_eps);
   at::Tensor xr = x + o;
 
-  TAP("ffn_inp", xr);
-  h = rms_norm_m(llamacpp_numerics_, xr, L.ffn_norm, c.rms_eps);
-  TAP("ffn_norm", h);
+  h = rms_norm(xr, L.ffn_norm, c.rms_eps);
   at::Tensor g = lin(L.gate, h, {}, LoraSlot::gate);
-  TAP("ffn_gate", g);
   at::Tensor up = lin(L.up, h, {}, LoraSlot::up);
-  TAP("ffn_up", up);
-  if (llamacpp_numerics_ && c.act == Activation::SiLU) g = lcn::swiglu(g, up);
-  else {
-    g = c.act == Activation::SiLU ? at::silu(g) : llamacpp_numerics_ ? lcn::gelu_f16_table(g) : at::gelu(g, "tanh");
-    g.mul_(up);
-  }
-  TAP("ffn_swiglu", g);
+  g = c.act == Activation::SiLU ? at::silu(g) : at::gelu(g, "tanh");
+  g.mul_(up);
   at::Tensor f = lin(L.down, g, {}, LoraSlot::down);
-  TAP("ffn_out", f);
-  if (c.post_norms) f = rms_norm_m(llamacpp_numerics_, f, L.post_ffw_norm, c.rms_eps);
+  if (c.post_norms) f = rms_norm(f, L.post_ffw_norm, c.rms_eps);
   return xr + f;
 }
 
-#undef TAP
-
 at::Tensor Model::forward(const at::Tensor& tokens_in, KvCache* cache, bool last_only) const {
+  if (path_) return path_->forward(*this, tokens_in, cache, last_only);
   at::Tensor x = trunk(tokens_in, cache);
   if (last_only) x = x.narrow(1, x.size(1) - 1, 1);
-  return output_logits(rms_norm_m(llamacpp_numerics_, x, w_.output_norm, cfg_.rms_eps));
+  return output_logits(rms_norm(x, w_.output_norm, cfg_.rms_eps));
 }
+
+void Model::set_llamacpp_numerics(bool on) { path_ = on ? &lcn::forward_path() : nullptr; }
 
 at::Tensor Model::forward_hidden(const at::Tensor& tokens) const {
   return rms_norm(trunk(tokens, nullptr), w_.output_norm, cfg_.rms_eps);
 }
 
-at::Tensor Model::output_logits(const at::Tensor& x) const {
+at::Tensor Model::output_logits(const at::Tensor& x) const { return finish_logits(w_.output.linear(x)); }
+
+at::Tensor Model::finish_logits(at::Tensor logits) const {
   const ModelConfig& c = cfg_;
-  at::Tensor logits = llamacpp_numerics_ ? lcn::linear(w_.output, x) : w_.output.linear(x);
   logits = logits.scalar_type() == at::kDouble ? logits : logits.to(at::kFloat);
   if (c.final_logit_softcap > 0) logits = at::tanh(logits / c.final_logit_softcap) * c.final_logit_softcap;
   return logits;
@@ -454,57 +417,55 @@ torch::autograd::variable_list layer_parameters(const LoraSet* set, int64_t i) {
 }
 }  // namespace
 
-// Embedding and decoder layers (before the final norm); appends to the cache when given.
-at::Tensor Model::trunk(const at::Tensor& tokens_in, KvCache* cache) const {
-  const ModelConfig& c = cfg_;
+PassInputs Model::begin_pass(const at::Tensor& tokens_in, const KvCache* cache) const {
   if (tokens_in.dim() != 2) throw Error("Model::forward: tokens must be [batch, n]", "internal error");
-  const at::Tensor tokens = tokens_in.to(device(), at::kLong);
-  const int64_t B = tokens.size(0), n = tokens.size(1);
-  const int64_t start = cache ? cache->length : 0;
+  PassInputs p;
+  p.tokens = tokens_in.to(device(), at::kLong);
+  p.batch = p.tokens.size(0);
+  p.n = p.tokens.size(1);
+  p.start = cache ? cache->length : 0;
   if (cache) {
-    if (cache->batch() != B)
-      throw Error("Model::forward: batch " + std::to_string(B) + " does not match the cache's " +
+    if (cache->batch() != p.batch)
+      throw Error("Model::forward: batch " + std::to_string(p.batch) + " does not match the cache's " +
                       std::to_string(cache->batch()),
                   "internal error");
-    if (start + n > cache->capacity)
-      throw Error("Model::forward: " + std::to_string(start + n) + " slots exceed the cache capacity " +
+    if (p.start + p.n > cache->capacity)
+      throw Error("Model::forward: " + std::to_string(p.start + p.n) + " slots exceed the cache capacity " +
                       std::to_string(cache->capacity),
                   "raise the cache capacity (max tokens)");
   }
-  at::Tensor pad = cache ? at::tensor(cache->pad, at::kLong) : at::zeros({B}, at::kLong);
-  // Positions [B, n] = slot - pad (clamped at 0 for padding slots).
-  const at::Tensor positions = (at::arange(start, start + n, at::kLong).view({1, n}) - pad.view({B, 1})).clamp_min(0);
+  p.pad = cache ? at::tensor(cache->pad, at::kLong) : at::zeros({p.batch}, at::kLong);
+  p.positions =
+      (at::arange(p.start, p.start + p.n, at::kLong).view({1, p.n}) - p.pad.view({p.batch, 1})).clamp_min(0);
+  return p;
+}
 
-  auto [cos, sin] = llamacpp_numerics_
-                        ? lcn::rope_tables(positions, static_cast<float>(c.rope_base), c.rope_dim, c.rope_freq_factors,
-                                           static_cast<float>(1.0 / c.rope_linear_factor))
-                        : rope_tables(c, positions, c.rope_base, c.rope_linear_factor, true, dtype(), device());
+at::Tensor Model::embed(const at::Tensor& tokens) const {
+  at::Tensor x = w_.embed.rows(tokens);  // [B, n, H]
+  if (cfg_.embed_scale) x = x * std::sqrt(static_cast<double>(cfg_.hidden));
+  return x;
+}
+
+// Embedding and decoder layers (before the final norm); appends to the cache when given.
+at::Tensor Model::trunk(const at::Tensor& tokens_in, KvCache* cache) const {
+  const ModelConfig& c = cfg_;
+  const PassInputs p = begin_pass(tokens_in, cache);
+  auto [cos, sin] = rope_tables(c, p.positions, c.rope_base, c.rope_linear_factor, true, dtype(), device());
   at::Tensor cos_l, sin_l, mask_l;
   bool any_local = false;
   for (bool l : c.layer_is_local) any_local = any_local || l;
-  if (any_local)
-    std::tie(cos_l, sin_l) = llamacpp_numerics_
-                                 ? lcn::rope_tables(positions, static_cast<float>(c.rope_base_local), c.rope_dim, {}, 1.0f)
-                                 : rope_tables(c, positions, c.rope_base_local, 1.0, false, dtype(), device());
-  const at::Tensor mask = attention_mask(pad, start, n, 0, dtype(), device());
-  if (any_local) mask_l = attention_mask(pad, start, n, c.sliding_window, dtype(), device());
+  if (any_local) std::tie(cos_l, sin_l) = rope_tables(c, p.positions, c.rope_base_local, 1.0, false, dtype(), device());
+  const at::Tensor mask = attention_mask(p.pad, p.start, p.n, 0, dtype(), device());
+  if (any_local) mask_l = attention_mask(p.pad, p.start, p.n, c.sliding_window, dtype(), device());
 
-  std::optional<lcn::RowLayoutScope> layout;
-  if (llamacpp_numerics_) {  // padding slots of this pass per sequence
-    std::vector<int64_t> chunk_pad(static_cast<size_t>(B), 0);
-    if (cache)
-      for (size_t b = 0; b < chunk_pad.size(); ++b) chunk_pad[b] = std::clamp<int64_t>(cache->pad[b] - start, 0, n);
-    layout.emplace(n, std::move(chunk_pad));
-  }
-  at::Tensor x = w_.embed.rows(tokens);  // [B, n, H]
-  if (c.embed_scale) x = x * std::sqrt(static_cast<double>(c.hidden));
+  at::Tensor x = embed(p.tokens);
   const bool ckpt = grad_ckpt_ && !cache && at::GradMode::is_enabled();
   // Kept alive with the graph: each checkpointed layer saves the tables it needs for its backward.
   const LayerCheckpoint::Tables tables{cos, sin, cos_l, sin_l, mask, mask_l};
   for (int64_t i = 0; i < c.n_layers; ++i)
     x = ckpt ? LayerCheckpoint::apply(x, at::TensorList(layer_parameters(lora_.get(), i)), this, i, &tables)[0]
-             : layer(i, x, cos, sin, cos_l, sin_l, mask, mask_l, cache, start);
-  if (cache) cache->length = start + n;
+             : layer(i, x, cos, sin, cos_l, sin_l, mask, mask_l, cache, p.start);
+  if (cache) cache->length = p.start + p.n;
   return x;
 }
 
@@ -516,7 +477,7 @@ std::unique_ptr<Model> Model::from_tensors(ModelConfig cfg, const TensorSource& 
   keep_freed_memory();
   std::unique_ptr<Model> m(new Model());
   m->cfg_ = std::move(cfg);
-  m->llamacpp_numerics_ = opt.llamacpp_numerics;
+  m->set_llamacpp_numerics(opt.llamacpp_numerics);
   const ModelConfig& c = m->cfg_;
   at::ScalarType dt = at::kFloat;
   if (opt.dtype == "bf16") dt = at::kBFloat16;

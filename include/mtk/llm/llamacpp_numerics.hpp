@@ -50,6 +50,7 @@
 namespace mtk::llm {
 
 struct Weight;
+class ForwardPath;
 
 namespace lcn {
 
@@ -70,24 +71,18 @@ bool exact_supported(GgmlType t);
 // avx2. Read once; any other value than native or avx2 is an error naming both.
 bool follows_avx2_build();
 
-// How llama.cpp would evaluate the rows of the current forward pass: each sequence as one ubatch
-// of n - pad tokens (its repacked Q4_K kernels take a ubatch's tokens four at a time and the last
-// len % 4 one at a time, with different float rounding). Model::trunk sets it for the duration
-// of a pass in this thread; rows of a product with another row count are taken one at a time.
+// How llama.cpp would evaluate the rows of a forward pass: each sequence as one ubatch of n - pad
+// tokens (its repacked Q4_K kernels take a ubatch's tokens four at a time and the last len % 4 one
+// at a time, with different float rounding). The numerics path passes it to every product of a
+// pass; rows of a product with another row count (or an empty layout) are taken one at a time.
 struct RowLayout {
   int64_t n = 0;
   std::vector<int64_t> pad;
 };
-class RowLayoutScope {
- public:
-  RowLayoutScope(int64_t n, std::vector<int64_t> pad);
-  ~RowLayoutScope();
-  RowLayoutScope(const RowLayoutScope&) = delete;
-  RowLayoutScope& operator=(const RowLayoutScope&) = delete;
 
- private:
-  RowLayout prev_;
-};
+// The mode's forward pass (src/llm/llamacpp_forward.cpp): Model::set_llamacpp_numerics(true)
+// routes Model::forward here. Inference only (no autograd, no gradient checkpointing).
+const ForwardPath& forward_path();
 
 // The block format ggml quantises activations to for a product with weights of type t
 // (GgmlType::F32 when the activations stay float32).
@@ -97,8 +92,8 @@ GgmlType vec_dot_type(GgmlType t);
 // quantised to vec_dot_type(t) and dequantised (d * q, exactly representable in float32).
 at::Tensor quantize_activations(GgmlType t, const at::Tensor& x);
 
-// w.linear(x, bias) with llama.cpp's activation rounding (see above).
-at::Tensor linear(const Weight& w, const at::Tensor& x, const at::Tensor& bias = {});
+// w.linear(x, bias) with llama.cpp's activation rounding (see above), the rows laid out as `layout`.
+at::Tensor linear(const Weight& w, const at::Tensor& x, const at::Tensor& bias = {}, const RowLayout& layout = {});
 
 // ggml's RMS norm: the sum of squares in double, scale = 1 / sqrtf(float(mean) + eps), y = x * scale * w.
 at::Tensor rms_norm(const at::Tensor& x, const at::Tensor& w, double eps);

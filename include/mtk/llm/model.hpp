@@ -14,6 +14,7 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "mtk/llm/chat_template.hpp"
@@ -69,6 +70,28 @@ struct KvCache {
   int64_t batch() const { return static_cast<int64_t>(pad.size()); }
   // Keeps the sequences at `rows` (in that order), dropping the others.
   void select(const std::vector<int64_t>& rows);
+  // Writes layer `layer`'s keys and values [batch, n_kv_heads, n, head_dim] at slots start..start+n-1
+  // and returns the layer's keys and values of slots 0..start+n-1.
+  std::pair<at::Tensor, at::Tensor> append(size_t layer, const at::Tensor& k, const at::Tensor& v, int64_t start);
+};
+
+class Model;
+
+// A forward pass other than Model's own float32 one (the llama.cpp numerics mode,
+// llamacpp_numerics.hpp, is the only one): Model::forward hands the whole pass to it.
+class ForwardPath {
+ public:
+  virtual ~ForwardPath() = default;
+  // The contract of Model::forward.
+  virtual at::Tensor forward(const Model& m, const at::Tensor& tokens, KvCache* cache, bool last_only) const = 0;
+};
+
+// What every forward pass starts from (Model::begin_pass): the tokens on the model's device, the
+// batch and pass sizes, the first slot, the padding per sequence and the positions [B, n]
+// (slot - pad, clamped at 0 for padding slots).
+struct PassInputs {
+  at::Tensor tokens, pad, positions;
+  int64_t batch = 0, n = 0, start = 0;
 };
 
 struct LoadOptions {
@@ -132,9 +155,18 @@ class Model {
   void set_adapter(std::shared_ptr<const LoraSet> adapter) { lora_ = std::move(adapter); }
   const LoraSet* adapter() const { return lora_.get(); }
 
-  // LoadOptions::llamacpp_numerics, switchable after loading.
-  bool llamacpp_numerics() const { return llamacpp_numerics_; }
-  void set_llamacpp_numerics(bool on) { llamacpp_numerics_ = on; }
+  // LoadOptions::llamacpp_numerics, switchable after loading: the pass goes to the llama.cpp
+  // numerics path (llamacpp_numerics.hpp) instead of the float one.
+  bool llamacpp_numerics() const { return path_ != nullptr; }
+  void set_llamacpp_numerics(bool on);
+
+  // Pieces shared by the forward paths. begin_pass checks tokens [batch, n] against the cache
+  // (throws mtk::Error naming the fix) and computes the positions; embed looks up (and scales)
+  // the token embeddings; finish_logits gives float32 logits (float64 for a float64 model) after
+  // the final soft-cap.
+  PassInputs begin_pass(const at::Tensor& tokens, const KvCache* cache) const;
+  at::Tensor embed(const at::Tensor& tokens) const;
+  at::Tensor finish_logits(at::Tensor logits) const;
 
   // Float32 attention over many queries runs in chunks of queries whose scores take at most this
   // many bytes (at least 16 queries per chunk); the results do not depend on it beyond float
@@ -160,7 +192,7 @@ class Model {
   ModelConfig cfg_;
   ModelWeights w_;
   std::shared_ptr<const LoraSet> lora_;
-  bool llamacpp_numerics_ = false;
+  const ForwardPath* path_ = nullptr;  // null: the float path (trunk, layer, output_logits)
   bool grad_ckpt_ = false;
   int64_t attn_chunk_bytes_ = int64_t{16} << 20;
 };
