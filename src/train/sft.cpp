@@ -19,12 +19,15 @@
 #include "mtk/core/error.hpp"
 #include "mtk/core/fs.hpp"
 #include "mtk/core/progress.hpp"
+#include "mtk/core/run_meta.hpp"
 #include "mtk/data/prompt.hpp"
 #include "mtk/llm/generate.hpp"
+#include "mtk/llm/libtorch_version.hpp"
 #include "mtk/llm/lora_torch.hpp"
 #include "mtk/llm/model.hpp"
 #include "mtk/llm/safetensors.hpp"
 #include "mtk/llm/tokenizer.hpp"
+#include "mtk/render/render.hpp"
 
 namespace mtk::train {
 
@@ -337,7 +340,8 @@ void truncate_metrics(const stdfs::path& dir, int step) {
 }  // namespace
 
 SftResult run_sft(const SftConfig& cfg, llm::Model& model, const llm::Tokenizer& tok, const llm::ChatTemplateSpec& chat,
-                  const std::vector<data::Task>& train_tasks, bool resume, const std::string& base_model_name) {
+                  const std::vector<data::Task>& train_tasks, bool resume, const std::string& base_model_name,
+                  const SftRunOptions& run) {
 
   // Data: validation carved from train.
   const std::string system = read_prompt_file(cfg.system_prompt);
@@ -369,11 +373,12 @@ SftResult run_sft(const SftConfig& cfg, llm::Model& model, const llm::Tokenizer&
   const std::vector<SftExample> train = tokenise(tr_tasks, "train");
   const std::vector<SftExample> val = tokenise(val_tasks, "validation");
 
-  return run_sft_examples(cfg, model, train, val, resume, base_model_name);
+  return run_sft_examples(cfg, model, train, val, resume, base_model_name, run);
 }
 
 SftResult run_sft_examples(const SftConfig& cfg, llm::Model& model, const std::vector<SftExample>& train,
-                           const std::vector<SftExample>& val, bool resume, const std::string& base_model_name) {
+                           const std::vector<SftExample>& val, bool resume, const std::string& base_model_name,
+                           const SftRunOptions& run) {
   using clock = std::chrono::steady_clock;
   const stdfs::path out(cfg.output_dir);
   if (train.empty()) throw Error("no training examples", "check the dataset's train split (tasks need code)");
@@ -394,6 +399,17 @@ SftResult run_sft_examples(const SftConfig& cfg, llm::Model& model, const std::v
                   "resume with the same settings (see " + (out / "config.json").string() + ") or use a new output_dir");
   }
   fs::atomic_write(out / "config.json", resolved.dump(2) + "\n");
+  {
+    run_meta::Inputs meta;
+    meta.kind = "manim-train sft";
+    meta.config = resolved;
+    meta.config["resume"] = resume;
+    meta.libtorch_version = llm::libtorch_version();
+    meta.manim_version = [] { return render::manim_version(fs::manim_python()); };
+    if (!run.model_file.empty()) meta.models.push_back(run_meta::model_json("model", base_model_name, run.model_file));
+    else meta.models.push_back({{"role", "model"}, {"name", base_model_name}, {"path", nullptr}, {"sha256", nullptr}});
+    run_meta::write(out, meta);
+  }
   const int per_step = cfg.batch_size * cfg.grad_accum;
   const int steps_per_epoch = static_cast<int>((train.size() + static_cast<size_t>(per_step) - 1) / static_cast<size_t>(per_step));
   const int total = cfg.max_steps > 0 ? cfg.max_steps : steps_per_epoch * cfg.epochs;
@@ -637,7 +653,9 @@ SftResult run_sft(const SftConfig& cfg, bool resume) {
   o.quantize = cfg.quantize;
   auto lm = llm::LanguageModel::load(cfg.model, o);
   const auto tasks = data::load_dataset(cfg.dataset, "train");
-  return run_sft(cfg, lm->mutable_model(), lm->tokenizer(), lm->chat_template(), tasks, resume, cfg.model);
+  SftRunOptions run;
+  run.model_file = lm->path();
+  return run_sft(cfg, lm->mutable_model(), lm->tokenizer(), lm->chat_template(), tasks, resume, cfg.model, run);
 }
 
 }  // namespace mtk::train

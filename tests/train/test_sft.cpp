@@ -10,10 +10,12 @@
 #include <random>
 #include <set>
 
+#include "../core/run_meta_check.hpp"
 #include "../llm/peer.hpp"
 #include "mtk/core/config.hpp"
 #include "mtk/core/error.hpp"
 #include "mtk/core/fs.hpp"
+#include "mtk/core/hash.hpp"
 #include "mtk/data/dataset.hpp"
 #include "mtk/data/prompt.hpp"
 #include "mtk/llm/generate.hpp"
@@ -206,6 +208,13 @@ TEST_CASE("SFT: loss falls, schedule, and kill + resume reproduces the uninterru
   CHECK(std::filesystem::exists(root / "a" / "best" / "adapter_model.safetensors"));
   CHECK(std::filesystem::exists(root / "a" / "adapter" / "adapter_config.json"));
   CHECK(std::filesystem::exists(root / "a" / "metrics.csv"));
+  // A model built in memory has no file to hash: run_meta.json names it only.
+  const auto meta = nlohmann::json::parse(fs::read_file(root / "a" / "run_meta.json"));
+  CHECK(meta["models"][0]["name"] == "tiny");
+  CHECK(meta["models"][0]["sha256"].is_null());
+  auto resolved = nlohmann::json::parse(fs::read_file(root / "a" / "config.json"));
+  resolved["resume"] = false;
+  CHECK(meta["config"] == resolved);
   // keep_last 2: checkpoints 10 and 12 remain.
   CHECK_FALSE(std::filesystem::exists(root / "a" / "checkpoint-8"));
   CHECK(std::filesystem::exists(root / "a" / "checkpoint-10" / "trainer_state.json"));
@@ -232,6 +241,30 @@ TEST_CASE("SFT: loss falls, schedule, and kill + resume reproduces the uninterru
   SftConfig c = b;
   c.lr = 1e-3;
   CHECK_THROWS_AS(run_sft(c, *t.model, *t.tok, t.chat, tasks, true, "tiny"), Error);
+  std::filesystem::remove_all(root);
+}
+
+TEST_CASE("SFT run_meta.json: revision, versions and the real base model's sha256", "[sft][meta]") {
+  const auto root = fs::make_temp_dir(std::filesystem::temp_directory_path(), "mtk-sft-meta-");
+  SftConfig c;
+  c.model = mtk::test::smollm2_path().string();
+  c.dataset = mtk::test::manimbench_path().string();
+  c.output_dir = root.string();
+  c.max_length = 400;
+  c.batch_size = 1;
+  c.max_train_examples = 2;
+  c.max_val_examples = 1;
+  c.max_steps = 1;
+  c.threads = 2;
+  const SftResult r = run_sft(c, false);
+  CHECK(r.steps == 1);
+  const auto meta = nlohmann::json::parse(fs::read_file(root / "run_meta.json"));
+  mtk::test::check_run_meta(meta, "manim-train sft");
+  CHECK(meta["config"]["max_steps"] == 1);
+  CHECK(meta["config"]["threads"] == 2);
+  REQUIRE(meta["models"].size() == 1);
+  CHECK(meta["models"][0]["path"] == std::filesystem::absolute(mtk::test::smollm2_path()).lexically_normal().string());
+  CHECK(meta["models"][0]["sha256"] == sha256_hex(fs::read_file(mtk::test::smollm2_path())));
   std::filesystem::remove_all(root);
 }
 

@@ -26,7 +26,8 @@
 // every eval_every steps and at the end; the best adapter (lowest validation loss) is kept in
 // <output_dir>/best.
 //
-// Run folder <output_dir>: config.json (the resolved configuration), metrics.jsonl and
+// Run folder <output_dir>: config.json (the resolved configuration), run_meta.json (git revision,
+// toolkit / libtorch / Manim versions, the base model file's sha256: core/run_meta.hpp), metrics.jsonl and
 // metrics.csv (one row per step: step, epoch, loss, lr, grad_norm, tokens, completion_tokens,
 // tokens_per_s, step_time_s, rss_mb, val_loss or null), checkpoint-<step>/ (the last keep_last),
 // best/ and adapter/ (peft adapter directories, see lora.hpp, each with the same adapter as a
@@ -123,6 +124,13 @@ struct StepRecord {
   double val_loss = -1;  // < 0: not evaluated at this step
 };
 
+// What a run needs besides its configuration; never read from or written to config.json.
+struct SftRunOptions {
+  // The base model's file (or Hugging Face directory), hashed into run_meta.json; "" for a model
+  // built in memory (run_meta.json then names base_model_name only).
+  std::string model_file;
+};
+
 struct SftResult {
   int steps = 0;         // steps done in total (including before a resume)
   int total_steps = 0;   // planned
@@ -140,10 +148,11 @@ SftResult run_sft(const SftConfig& cfg, bool resume);
 // The same on a loaded model (the adapter is created, attached and left attached).
 SftResult run_sft(const SftConfig& cfg, llm::Model& model, const llm::Tokenizer& tok,
                   const llm::ChatTemplateSpec& chat, const std::vector<data::Task>& train_tasks, bool resume,
-                  const std::string& base_model_name);
+                  const std::string& base_model_name, const SftRunOptions& run = {});
 
 // The training loop on tokenised examples (what run_sft does after tokenising).
 SftResult run_sft_examples(const SftConfig& cfg, llm::Model& model, const std::vector<SftExample>& train,
-                           const std::vector<SftExample>& val, bool resume, const std::string& base_model_name);
+                           const std::vector<SftExample>& val, bool resume, const std::string& base_model_name,
+                           const SftRunOptions& run = {});
 
 }  // namespace mtk::train
