@@ -276,7 +276,7 @@ struct TrainState {
 json state_json(const TrainState& s, int total, int warmup) {
   return {{"step", s.step},           {"epoch", s.epoch}, {"data_order", s.order}, {"rng_state", s.rng},
           {"best_val_loss", s.best_val}, {"best_step", s.best_step}, {"total_steps", total},
-          {"warmup_steps", warmup},   {"scheduler", "linear"}};
+          {"warmup_steps", warmup},   {"scheduler", "linear"}, {"threads_used", at::get_num_threads()}};
 }
 
 std::vector<std::pair<int, stdfs::path>> list_checkpoints(const stdfs::path& dir) {
@@ -337,6 +337,54 @@ void truncate_metrics(const stdfs::path& dir, int step) {
   fs::atomic_write(dir / "metrics.csv", csv);
 }
 
+// The settings that shape the numbers must match on resume, or the resumed run would not reproduce
+// the uninterrupted one: every key but where the run is written (output_dir), how often it is
+// checkpointed (save_every), how many checkpoints are kept (keep_last) and the test hook. threads
+// changes the order of floating-point reductions, gradient_checkpointing recomputes activations
+// (equal to about 1e-12, not bit for bit), eval_every decides which validation losses are logged
+// and which adapter is kept as best. `before` is the run's config.json read back (keys it lacks
+// take their defaults).
+void check_resume_settings(const SftConfig& before_cfg, const SftConfig& now_cfg, const stdfs::path& out) {
+  const json before = to_json(before_cfg), now = to_json(now_cfg);
+  std::vector<std::pair<std::string, std::pair<json, json>>> diffs;  // dotted key -> (old, new)
+  for (auto it = now.begin(); it != now.end(); ++it) {
+    const std::string& k = it.key();
+    if (k == "output_dir" || k == "save_every" || k == "keep_last" || k == "crash_after_step") continue;
+    if (it->is_object()) {
+      for (auto l = it->begin(); l != it->end(); ++l)
+        if (before[k][l.key()] != *l) diffs.push_back({k + "." + l.key(), {before[k][l.key()], *l}});
+    } else if (before[k] != *it) {
+      diffs.push_back({k, {before[k], *it}});
+    }
+  }
+  if (diffs.empty()) return;
+  std::string what = "cannot resume " + out.string() + ": settings differ from those it was trained with, and the "
+                     "resumed run would not reproduce the uninterrupted one:";
+  std::string sets;
+  for (const auto& [k, v] : diffs) {
+    what += " " + k + " was " + v.first.dump() + ", now " + v.second.dump() + ";";
+    sets += " --set " + k + "=" + v.first.dump();
+  }
+  what.pop_back();
+  throw Error(what, "resume with the old value" + std::string(diffs.size() > 1 ? "s" : "") + " (" + sets.substr(1) +
+                        "), or start a new run with another output_dir");
+}
+
+// threads=0 takes every hardware thread: the same setting on another machine is another count, so
+// the count the newest checkpoint was written with (threads_used, absent in older checkpoints) must
+// be the one this process runs with.
+void check_resume_threads(const stdfs::path& out, int threads_setting) {
+  const auto cks = list_checkpoints(out);
+  if (cks.empty()) return;
+  const json s = json::parse(fs::read_file(cks.back().second / "trainer_state.json"));
+  const int used = s.value("threads_used", 0), now = at::get_num_threads();
+  if (used <= 0 || used == now) return;
+  throw Error("cannot resume " + out.string() + ": it was trained with " + std::to_string(used) +
+                  " threads and would resume with " + std::to_string(now) + " (threads=" + std::to_string(threads_setting) +
+                  (threads_setting > 0 ? "" : ": every hardware thread") + "), which changes the numbers",
+              "resume with --set threads=" + std::to_string(used) + ", or start a new run with another output_dir");
+}
+
 }  // namespace
 
 SftResult run_sft(const SftConfig& cfg, llm::Model& model, const llm::Tokenizer& tok, const llm::ChatTemplateSpec& chat,
@@ -385,18 +433,10 @@ SftResult run_sft_examples(const SftConfig& cfg, llm::Model& model, const std::v
   at::set_num_threads(cfg.threads > 0 ? cfg.threads : std::max(1, static_cast<int>(std::thread::hardware_concurrency())));
   stdfs::create_directories(out);
   const json resolved = to_json(cfg);
-  // The settings that shape the run must match on resume.
-  auto shape_of = [](json j) {
-    for (const char* k : {"crash_after_step", "threads", "output_dir", "eval_every", "save_every", "keep_last",
-                          "gradient_checkpointing"})
-      j.erase(k);
-    return j;
-  };
-  if (resume && stdfs::exists(out / "config.json")) {
-    const json before = json::parse(fs::read_file(out / "config.json"));
-    if (shape_of(before) != shape_of(resolved))
-      throw Error("the configuration differs from the one " + out.string() + " was trained with",
-                  "resume with the same settings (see " + (out / "config.json").string() + ") or use a new output_dir");
+  if (resume) {
+    if (stdfs::exists(out / "config.json"))
+      check_resume_settings(sft_config_from_json(json::parse(fs::read_file(out / "config.json"))), cfg, out);
+    check_resume_threads(out, cfg.threads);
   }
   fs::atomic_write(out / "config.json", resolved.dump(2) + "\n");
   {

@@ -241,6 +241,48 @@ TEST_CASE("SFT: loss falls, schedule, and kill + resume reproduces the uninterru
   SftConfig c = b;
   c.lr = 1e-3;
   CHECK_THROWS_AS(run_sft(c, *t.model, *t.tok, t.chat, tasks, true, "tiny"), Error);
+  // threads and gradient_checkpointing change the numbers too: refused, naming the setting, both
+  // values and the fix.
+  c = b;
+  c.threads = b.threads + 1;
+  try {
+    run_sft(c, *t.model, *t.tok, t.chat, tasks, true, "tiny");
+    FAIL("a resume with other threads was accepted");
+  } catch (const Error& e) {
+    const std::string what = e.what();
+    CHECK_THAT(what, Catch::Contains("threads was " + std::to_string(b.threads) + ", now " + std::to_string(c.threads)));
+    CHECK_THAT(e.fix(), Catch::Contains("--set threads=" + std::to_string(b.threads)));
+    CHECK_THAT(e.fix(), Catch::Contains("another output_dir"));
+  }
+  c = b;
+  c.gradient_checkpointing = true;
+  CHECK_THROWS_WITH(run_sft(c, *t.model, *t.tok, t.chat, tasks, true, "tiny"),
+                    Catch::Contains("gradient_checkpointing was false, now true"));
+  c = b;
+  c.lora.r = 4;
+  CHECK_THROWS_WITH(run_sft(c, *t.model, *t.tok, t.chat, tasks, true, "tiny"), Catch::Contains("lora.r was 8, now 4"));
+  // threads=0 takes every hardware thread: a checkpoint written with another count (another
+  // machine, here its trainer_state.json edited to say so) is refused too.
+  {
+    const auto state_path = root / "b" / "checkpoint-12" / "trainer_state.json";
+    const std::string saved = fs::read_file(state_path);
+    auto state = nlohmann::json::parse(saved);
+    const int other = state["threads_used"].get<int>() + 1;
+    state["threads_used"] = other;
+    fs::atomic_write(state_path, state.dump());
+    try {
+      run_sft(b, *t.model, *t.tok, t.chat, tasks, true, "tiny");
+      FAIL("a resume with another thread count was accepted");
+    } catch (const Error& e) {
+      CHECK_THAT(std::string(e.what()), Catch::Contains("trained with " + std::to_string(other) + " threads"));
+      CHECK_THAT(e.fix(), Catch::Contains("--set threads=" + std::to_string(other)));
+    }
+    fs::atomic_write(state_path, saved);
+  }
+  // How often a run is checkpointed does not change its numbers: accepted (the run is complete).
+  c = b;
+  c.save_every = 3;
+  CHECK(run_sft(c, *t.model, *t.tok, t.chat, tasks, true, "tiny").history.size() == 12);
   std::filesystem::remove_all(root);
 }
 

@@ -37,7 +37,9 @@
 // tensors and AdamW moments, float32 exact) and trainer_state.json (step, scheduler, RNG state,
 // data order, best validation loss) plus the peft adapter, each file written atomically and the
 // folder renamed into place when complete. resume continues from the newest complete checkpoint
-// and reproduces an uninterrupted run bit for bit on CPU (same threads).
+// and reproduces an uninterrupted run bit for bit on CPU; it refuses, naming the setting, its old and
+// new value and the fix, any change of a setting that changes the numbers (every key but output_dir,
+// save_every and keep_last) and another number of threads than the run used.
 #include <cstdint>
 #include <functional>
 #include <nlohmann/json.hpp>
