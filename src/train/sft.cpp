@@ -64,7 +64,6 @@ json to_json(const SftConfig& c) {
   j["keep_last"] = c.keep_last;
   j["threads"] = c.threads;
   j["dtype"] = c.dtype;
-  j["crash_after_step"] = c.crash_after_step;
   j["shuffle"] = c.shuffle;
   j["gradient_checkpointing"] = c.gradient_checkpointing;
   j["quantize"] = c.quantize;
@@ -79,6 +78,10 @@ SftConfig sft_config_from_json(const json& j) {
   if (!j.is_object()) throw Error("SFT config must be a JSON object", "see configs/sft/smollm2-135m.json");
   for (auto it = j.begin(); it != j.end(); ++it) {
     if (it.key() == "_comment" || it.key().rfind("//", 0) == 0) continue;
+    if (it.key() == "crash_after_step") {  // a test hook older versions wrote into config.json
+      spdlog::warn("SFT config: ignoring crash_after_step (no longer a configuration key)");
+      continue;
+    }
     if (!defaults.contains(it.key()))
       throw Error("unknown SFT config key '" + it.key() + "'", "see the keys in configs/sft/smollm2-135m.json");
     if (it.key() == "lora") {
@@ -118,7 +121,6 @@ SftConfig sft_config_from_json(const json& j) {
     get("keep_last", c.keep_last);
     get("threads", c.threads);
     get("dtype", c.dtype);
-    get("crash_after_step", c.crash_after_step);
     get("shuffle", c.shuffle);
     get("gradient_checkpointing", c.gradient_checkpointing);
     get("quantize", c.quantize);
@@ -339,7 +341,7 @@ void truncate_metrics(const stdfs::path& dir, int step) {
 
 // The settings that shape the numbers must match on resume, or the resumed run would not reproduce
 // the uninterrupted one: every key but where the run is written (output_dir), how often it is
-// checkpointed (save_every), how many checkpoints are kept (keep_last) and the test hook. threads
+// checkpointed (save_every) and how many checkpoints are kept (keep_last). threads
 // changes the order of floating-point reductions, gradient_checkpointing recomputes activations
 // (equal to about 1e-12, not bit for bit), eval_every decides which validation losses are logged
 // and which adapter is kept as best. `before` is the run's config.json read back (keys it lacks
@@ -349,7 +351,7 @@ void check_resume_settings(const SftConfig& before_cfg, const SftConfig& now_cfg
   std::vector<std::pair<std::string, std::pair<json, json>>> diffs;  // dotted key -> (old, new)
   for (auto it = now.begin(); it != now.end(); ++it) {
     const std::string& k = it.key();
-    if (k == "output_dir" || k == "save_every" || k == "keep_last" || k == "crash_after_step") continue;
+    if (k == "output_dir" || k == "save_every" || k == "keep_last") continue;
     if (it->is_object()) {
       for (auto l = it->begin(); l != it->end(); ++l)
         if (before[k][l.key()] != *l) diffs.push_back({k + "." + l.key(), {before[k][l.key()], *l}});
@@ -651,7 +653,7 @@ SftResult run_sft_examples(const SftConfig& cfg, llm::Model& model, const std::v
                  st.step, total, rec.loss, lr, rec.grad_norm, rec.tokens_per_s, dt, mem,
                  rec.val_loss >= 0 ? fmt::format(" val_loss {:.4f}", rec.val_loss) : std::string(),
                  format_duration(elapsed / steps_here * static_cast<double>(total - st.step)));
-    if (cfg.crash_after_step > 0 && st.step == cfg.crash_after_step) {
+    if (run.crash_after_step > 0 && st.step == run.crash_after_step) {
       res.crashed = true;
       break;
     }

@@ -182,6 +182,12 @@ TEST_CASE("SFT config: JSON with dotted overrides, unknown keys rejected", "[sft
   CHECK(paper.lora.targets.size() == 7);
   config::apply_override(j, "learning_rate=1");
   CHECK_THROWS_AS(sft_config_from_json(j), Error);
+  // crash_after_step, a test hook older runs wrote into config.json, loads (ignored, with a
+  // warning) and is not written back.
+  auto old_run = to_json(c);
+  CHECK_FALSE(old_run.contains("crash_after_step"));
+  old_run["crash_after_step"] = 7;
+  CHECK(to_json(sft_config_from_json(old_run)) == to_json(c));
 }
 
 TEST_CASE("SFT: loss falls, schedule, and kill + resume reproduces the uninterrupted run", "[sft][resume]") {
@@ -222,11 +228,13 @@ TEST_CASE("SFT: loss falls, schedule, and kill + resume reproduces the uninterru
 
   // Killed after step 7 (last checkpoint at 6, mid-epoch 2), then resumed.
   SftConfig b = tiny_config((root / "b").string());
-  b.crash_after_step = 7;
-  const SftResult rb1 = run_sft(b, *t.model, *t.tok, t.chat, tasks, false, "tiny");
+  SftRunOptions crash;
+  crash.crash_after_step = 7;
+  const SftResult rb1 = run_sft(b, *t.model, *t.tok, t.chat, tasks, false, "tiny", crash);
   CHECK(rb1.crashed);
   CHECK(rb1.history.size() == 7);
-  b.crash_after_step = 0;
+  // The test hook is not part of the configuration the run writes.
+  CHECK_FALSE(nlohmann::json::parse(fs::read_file(root / "b" / "config.json")).contains("crash_after_step"));
   const SftResult rb = run_sft(b, *t.model, *t.tok, t.chat, tasks, true, "tiny");
   REQUIRE(rb.history.size() == 12);
   for (size_t i = 0; i < 12; ++i) {

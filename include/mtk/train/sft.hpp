@@ -82,8 +82,6 @@ struct SftConfig {
   int keep_last = 2;    // checkpoints kept
   int threads = 0;      // intra-op threads; 0: every hardware thread
   std::string dtype = "f32";
-  // Testing: stop abruptly (no checkpoint, as a kill would) after this step; 0: never.
-  int crash_after_step = 0;
   bool shuffle = true;       // reshuffle the examples each epoch (false: dataset order)
   // Recompute each layer's activations in the backward pass (llm::Model::set_gradient_checkpointing):
   // less memory, about one more forward pass of time, the same losses and gradients.
@@ -96,7 +94,8 @@ struct SftConfig {
 };
 
 // Reads a configuration object (unknown keys are errors naming the key); missing keys keep their
-// defaults. to_json writes every key.
+// defaults. to_json writes every key. "crash_after_step", a test hook that older versions kept in
+// the config (now SftRunOptions::crash_after_step), is ignored with a warning.
 SftConfig sft_config_from_json(const nlohmann::json& j);
 nlohmann::json to_json(const SftConfig& c);
 
@@ -131,12 +130,14 @@ struct SftRunOptions {
   // The base model's file (or Hugging Face directory), hashed into run_meta.json; "" for a model
   // built in memory (run_meta.json then names base_model_name only).
   std::string model_file;
+  // Test hook: stop abruptly (no checkpoint, as a kill would) after this step; 0: never.
+  int crash_after_step = 0;
 };
 
 struct SftResult {
   int steps = 0;         // steps done in total (including before a resume)
   int total_steps = 0;   // planned
-  bool crashed = false;  // stopped by crash_after_step
+  bool crashed = false;  // stopped by SftRunOptions::crash_after_step
   double best_val_loss = -1;
   int best_step = 0;
   double train_wall_s = 0;  // this process's training time
