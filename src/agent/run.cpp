@@ -157,6 +157,7 @@ RunSummary run_agent(const RunOptions& opt) {
     meta.libtorch_version = llm::libtorch_version();
     meta.manim_version = [&] { return manim; };
     meta.models = models;
+    meta.resumed = opt.resume && stdfs::exists(out / "results.jsonl");
     run_meta::write(out, meta);
   }
   Sha256 base_key;

@@ -199,6 +199,7 @@ ScoreSummary run_score(const ScoreOptions& opts) {
     meta.libtorch_version = llm::libtorch_version();
     meta.manim_version = [&] { return render::manim_version(python); };
     if (clip) meta.models.push_back(run_meta::model_json("clip", clip_dir, clip_dir));
+    meta.resumed = opts.resume && stdfs::exists(partial);
     run_meta::write(out, meta);
   }
 

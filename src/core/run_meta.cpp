@@ -133,7 +133,21 @@ json collect(const Inputs& in) {
 }
 
 void write(const stdfs::path& dir, const Inputs& in) {
-  fs::atomic_write(dir / "run_meta.json", collect(in).dump(2) + "\n");
+  const stdfs::path file = dir / "run_meta.json";
+  json meta = collect(in);
+  json previous = json::array();
+  if (in.resumed && stdfs::exists(file)) {
+    try {
+      json before = json::parse(fs::read_file(file));
+      if (before.contains("previous")) previous = before["previous"];
+      before.erase("previous");
+      previous.push_back(before);
+    } catch (const std::exception& e) {  // unreadable: that history is lost, the run goes on
+      spdlog::warn("run_meta: cannot read the earlier {}: {}", file.string(), e.what());
+    }
+  }
+  if (!previous.empty()) meta["previous"] = previous;
+  fs::atomic_write(file, meta.dump(2) + "\n");
 }
 
 }  // namespace mtk::run_meta

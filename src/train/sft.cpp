@@ -446,6 +446,7 @@ SftResult run_sft_examples(const SftConfig& cfg, llm::Model& model, const std::v
     meta.kind = "manim-train sft";
     meta.config = resolved;
     meta.config["resume"] = resume;
+    meta.resumed = resume;
     meta.libtorch_version = llm::libtorch_version();
     meta.manim_version = [] { return render::manim_version(fs::manim_python()); };
     if (!run.model_file.empty()) meta.models.push_back(run_meta::model_json("model", base_model_name, run.model_file));

@@ -63,6 +63,7 @@ TEST_CASE("run: a dataset split with transcripts, videos and a resumable results
   // Run again: everything is resumed, no request is made.
   auto again = mtk::agent::run_agent(o);
   CHECK(again.resumed == 2);
+  CHECK(nlohmann::json::parse(mtk::fs::read_file(dir / "out" / "run_meta.json"))["previous"].size() == 1);
   CHECK(again.llm_calls == 4);  // the totals come from the results file
   // --limit only selects tasks: a shorter (or longer) run over the same split reuses what is done.
   o.limit = 1;

@@ -111,5 +111,23 @@ TEST_CASE("run_meta: git revision and dirty flag of a real repository, unknown o
   CHECK(j["libtorch_version"] == "9.9");
   CHECK(j["manim_version"].get<std::string>().rfind("unavailable: no Manim here", 0) == 0);
   CHECK(j["config"]["k"] == 1);
+
+  // write(): a resumed run keeps the folder's earlier run_meta.json under "previous", a fresh one
+  // does not.
+  run_meta::write(root, in);
+  in.config = {{"k", 2}};
+  in.resumed = true;
+  run_meta::write(root, in);
+  in.config = {{"k", 3}};
+  run_meta::write(root, in);
+  auto w = nlohmann::json::parse(fs::read_file(root / "run_meta.json"));
+  CHECK(w["config"]["k"] == 3);
+  REQUIRE(w["previous"].size() == 2);
+  CHECK(w["previous"][0]["config"]["k"] == 1);
+  CHECK(w["previous"][1]["config"]["k"] == 2);
+  CHECK_FALSE(w["previous"][1].contains("previous"));
+  in.resumed = false;
+  run_meta::write(root, in);
+  CHECK_FALSE(nlohmann::json::parse(fs::read_file(root / "run_meta.json")).contains("previous"));
   stdfs::remove_all(root);
 }

@@ -245,6 +245,11 @@ TEST_CASE("SFT: loss falls, schedule, and kill + resume reproduces the uninterru
   }
   CHECK(fs::read_file(root / "a" / "adapter" / "adapter_model.safetensors") ==
         fs::read_file(root / "b" / "adapter" / "adapter_model.safetensors"));
+  // The resumed run's run_meta.json keeps the interrupted segment's.
+  const auto meta_b = nlohmann::json::parse(fs::read_file(root / "b" / "run_meta.json"));
+  CHECK(meta_b["config"]["resume"] == true);
+  REQUIRE(meta_b["previous"].size() == 1);
+  CHECK(meta_b["previous"][0]["config"]["resume"] == false);
   // Resuming with other settings is refused.
   SftConfig c = b;
   c.lr = 1e-3;

@@ -3,7 +3,7 @@
 // (`manim-bench score`, `manim-agent run`, `manim-train sft`):
 //   {"kind", "written_at" (UTC), "git": {"revision", "dirty"}, "toolkit_version",
 //    "libtorch_version", "manim_version", "models": [{"role", "name", "path", "size", "sha256"}],
-//    "config": the run's resolved options}
+//    "config": the run's resolved options, "previous": the earlier segments of a resumed run}
 // The git revision is read when the run starts, in the source tree of this build
 // (mtk::build::kSourceDir): "unknown" (dirty null) when git or the repository is absent, never an
 // error. Versions that need libtorch or the renderer come from the modules that own them
@@ -41,10 +41,13 @@ struct Inputs {
   std::string libtorch_version;             // llm::libtorch_version()
   std::function<std::string()> manim_version;  // render::manim_version(python); an mtk::Error it throws is recorded
   std::vector<nlohmann::json> models;       // model_json(...) of each model used
+  // The run continues what its folder holds (a resume): the folder's earlier run_meta.json is kept
+  // under "previous" (oldest first), so a run that spans several revisions or models says so.
+  bool resumed = false;
 };
 
 nlohmann::json collect(const Inputs& in);
-// Writes collect(in) to <dir>/run_meta.json atomically.
+// Writes collect(in) to <dir>/run_meta.json atomically (with "previous" when in.resumed).
 void write(const std::filesystem::path& dir, const Inputs& in);
 
 }  // namespace mtk::run_meta
