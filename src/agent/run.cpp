@@ -14,9 +14,11 @@
 #include "mtk/core/hash.hpp"
 #include "mtk/core/jsonl.hpp"
 #include "mtk/core/progress.hpp"
+#include "mtk/core/run_meta.hpp"
 #include "mtk/core/thread_pool.hpp"
 #include "mtk/data/dataset.hpp"
 #include "mtk/llm/generate.hpp"
+#include "mtk/llm/libtorch_version.hpp"
 #include "mtk/render/cache.hpp"
 #include "mtk/render/render.hpp"
 
@@ -103,6 +105,7 @@ RunSummary run_agent(const RunOptions& opt) {
     retriever = std::make_shared<Retriever>(idx, opt.retriever);
   }
   std::unique_ptr<ChatBackend> backend;
+  std::vector<json> models;  // for run_meta.json
   if (!opt.base_url.empty() && !opt.adapter.empty())
     throw Error("--adapter applies to a local model, not to --base-url", "load the adapter in the server instead "
                 "(manim-agent serve --adapter, llama-server --lora)");
@@ -119,7 +122,11 @@ RunSummary run_agent(const RunOptions& opt) {
     llm::LanguageModel::Options lo;
     lo.threads = opt.threads;
     auto model = llm::LanguageModel::load(opt.model, lo);
-    if (!opt.adapter.empty()) model->load_adapter(opt.adapter);
+    models.push_back(run_meta::model_json("model", opt.model, model->path()));
+    if (!opt.adapter.empty()) {
+      model->load_adapter(opt.adapter);
+      models.push_back(run_meta::model_json("adapter", opt.adapter, opt.adapter));
+    }
     std::shared_ptr<const llm::LanguageModel> lm = std::move(model);
     backend = make_local_backend(lm, int(std::max(1u, opt.parallel)));
   }
@@ -133,6 +140,26 @@ RunSummary run_agent(const RunOptions& opt) {
   json cfg = config_json(opt, backend->describe(), manim);
   cfg["prompts"] = prompts.dir.string();
   fs::atomic_write(out / "config.json", cfg.dump(2) + "\n");
+  {
+    run_meta::Inputs meta;
+    meta.kind = "manim-agent run";
+    meta.config = cfg;  // plus the options that are not part of the resume key
+    meta.config["task"] = opt.task;
+    meta.config["ids"] = opt.ids;
+    meta.config["threads"] = opt.threads;
+    meta.config["parallel"] = opt.parallel;
+    meta.config["doc_index"] = opt.doc_index;
+    meta.config["render_disk_quota_mib"] = opt.render_disk_quota_mib;
+    meta.config["use_cache"] = opt.use_cache;
+    meta.config["allow_unsandboxed"] = opt.allow_unsandboxed;
+    meta.config["out_dir"] = opt.out_dir;
+    meta.config["resume"] = opt.resume;
+    meta.libtorch_version = llm::libtorch_version();
+    meta.manim_version = [&] { return manim; };
+    meta.models = models;
+    meta.resumed = opt.resume && stdfs::exists(out / "results.jsonl");
+    run_meta::write(out, meta);
+  }
   Sha256 base_key;
   {  // --limit only selects tasks: a run extended from 25 to 100 tasks resumes the first 25
     json keyed = cfg;

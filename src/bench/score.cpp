@@ -18,8 +18,10 @@
 #include "mtk/core/hash.hpp"
 #include "mtk/core/jsonl.hpp"
 #include "mtk/core/progress.hpp"
+#include "mtk/core/run_meta.hpp"
 #include "mtk/data/dataset.hpp"
 #include "mtk/data/prompt.hpp"
+#include "mtk/llm/libtorch_version.hpp"
 #include "mtk/metrics/foreground.hpp"
 #include "mtk/metrics/visual.hpp"
 #include "mtk/render/cache.hpp"
@@ -165,9 +167,10 @@ ScoreSummary run_score(const ScoreOptions& opts) {
   // S_CLIP without CLIP weights) is left out of s.metrics and listed in s.unavailable as
   // "NAME: reason"; every item then records the same list.
   std::shared_ptr<const encoders::ClipVisionEncoder> clip;
+  std::string clip_dir = opts.clip_model;
+  if (clip_dir.empty()) clip_dir = (fs::project_root() / "models" / "clip-vit-large-patch14").string();
   {
-    std::string dir = opts.clip_model;
-    if (dir.empty()) dir = (fs::project_root() / "models" / "clip-vit-large-patch14").string();
+    const std::string& dir = clip_dir;
     if (opts.clip_model == "none") {
       s.unavailable = {"S_CLIP: off (--clip none)", "VS: needs S_CLIP"};
     } else if (!stdfs::exists(dir)) {
@@ -182,6 +185,23 @@ ScoreSummary run_score(const ScoreOptions& opts) {
     if (clip || (m != "S_CLIP" && m != "VS")) s.metrics.push_back(m);
   std::string metric_tag = std::string(kMetricVersion) + (opts.exact_dtw ? "-exact" : "-fast");
   for (const auto& m : s.metrics) metric_tag += ":" + m;
+  const stdfs::path python = pool.renderer().options().python.empty() ? fs::manim_python() : pool.renderer().options().python;
+  {
+    run_meta::Inputs meta;
+    meta.kind = "manim-bench score";
+    meta.config = {{"dataset", opts.dataset}, {"split", opts.split}, {"predictions", opts.predictions},
+                   {"out_dir", opts.out_dir}, {"workers", opts.workers}, {"timeout_s", opts.timeout_s},
+                   {"disk_quota_mib", opts.disk_quota_mib}, {"use_cache", opts.use_cache},
+                   {"allow_unsandboxed", opts.allow_unsandboxed}, {"exact_dtw", opts.exact_dtw},
+                   {"resume", opts.resume}, {"limit", opts.limit}, {"metric_threads", opts.metric_threads},
+                   {"clip_model", opts.clip_model}, {"device", opts.device}, {"metrics", s.metrics},
+                   {"unavailable", s.unavailable}, {"metric", metric_tag}};
+    meta.libtorch_version = llm::libtorch_version();
+    meta.manim_version = [&] { return render::manim_version(python); };
+    if (clip) meta.models.push_back(run_meta::model_json("clip", clip_dir, clip_dir));
+    meta.resumed = opts.resume && stdfs::exists(partial);
+    run_meta::write(out, meta);
+  }
 
   // Items already scored by an earlier, interrupted run with the same inputs.
   std::unordered_map<std::string, ItemResult> done;
@@ -312,7 +332,7 @@ ScoreSummary run_score(const ScoreOptions& opts) {
             {"items", s.items.size()}, {"render_success_rate", s.overall.rsr()},
             {"mean_s_ssim", s.overall.mean_s_ssim()}, {"wall_s", s.wall_s}, {"metric", metric_tag},
             {"metrics", s.metrics}, {"unavailable", s.unavailable},
-            {"timeout_s", opts.timeout_s}, {"manim_version", render::manim_version(pool.renderer().options().python.empty() ? fs::manim_python() : pool.renderer().options().python)}};
+            {"timeout_s", opts.timeout_s}, {"manim_version", render::manim_version(python)}};
   for (const auto& m : s.metrics) meta["mean"][m] = s.overall.mean(m);
   for (const auto& [type, g] : s.by_type)
     for (const auto& m : s.metrics) meta["mean_by_type"][type][m] = g.mean(m);

@@ -19,12 +19,15 @@
 #include "mtk/core/error.hpp"
 #include "mtk/core/fs.hpp"
 #include "mtk/core/progress.hpp"
+#include "mtk/core/run_meta.hpp"
 #include "mtk/data/prompt.hpp"
 #include "mtk/llm/generate.hpp"
+#include "mtk/llm/libtorch_version.hpp"
 #include "mtk/llm/lora_torch.hpp"
 #include "mtk/llm/model.hpp"
 #include "mtk/llm/safetensors.hpp"
 #include "mtk/llm/tokenizer.hpp"
+#include "mtk/render/render.hpp"
 
 namespace mtk::train {
 
@@ -61,7 +64,6 @@ json to_json(const SftConfig& c) {
   j["keep_last"] = c.keep_last;
   j["threads"] = c.threads;
   j["dtype"] = c.dtype;
-  j["crash_after_step"] = c.crash_after_step;
   j["shuffle"] = c.shuffle;
   j["gradient_checkpointing"] = c.gradient_checkpointing;
   j["quantize"] = c.quantize;
@@ -76,6 +78,10 @@ SftConfig sft_config_from_json(const json& j) {
   if (!j.is_object()) throw Error("SFT config must be a JSON object", "see configs/sft/smollm2-135m.json");
   for (auto it = j.begin(); it != j.end(); ++it) {
     if (it.key() == "_comment" || it.key().rfind("//", 0) == 0) continue;
+    if (it.key() == "crash_after_step") {  // a test hook older versions wrote into config.json
+      spdlog::warn("SFT config: ignoring crash_after_step (no longer a configuration key)");
+      continue;
+    }
     if (!defaults.contains(it.key()))
       throw Error("unknown SFT config key '" + it.key() + "'", "see the keys in configs/sft/smollm2-135m.json");
     if (it.key() == "lora") {
@@ -115,7 +121,6 @@ SftConfig sft_config_from_json(const json& j) {
     get("keep_last", c.keep_last);
     get("threads", c.threads);
     get("dtype", c.dtype);
-    get("crash_after_step", c.crash_after_step);
     get("shuffle", c.shuffle);
     get("gradient_checkpointing", c.gradient_checkpointing);
     get("quantize", c.quantize);
@@ -273,7 +278,7 @@ struct TrainState {
 json state_json(const TrainState& s, int total, int warmup) {
   return {{"step", s.step},           {"epoch", s.epoch}, {"data_order", s.order}, {"rng_state", s.rng},
           {"best_val_loss", s.best_val}, {"best_step", s.best_step}, {"total_steps", total},
-          {"warmup_steps", warmup},   {"scheduler", "linear"}};
+          {"warmup_steps", warmup},   {"scheduler", "linear"}, {"threads_used", at::get_num_threads()}};
 }
 
 std::vector<std::pair<int, stdfs::path>> list_checkpoints(const stdfs::path& dir) {
@@ -334,10 +339,59 @@ void truncate_metrics(const stdfs::path& dir, int step) {
   fs::atomic_write(dir / "metrics.csv", csv);
 }
 
+// The settings that shape the numbers must match on resume, or the resumed run would not reproduce
+// the uninterrupted one: every key but where the run is written (output_dir), how often it is
+// checkpointed (save_every) and how many checkpoints are kept (keep_last). threads
+// changes the order of floating-point reductions, gradient_checkpointing recomputes activations
+// (equal to about 1e-12, not bit for bit), eval_every decides which validation losses are logged
+// and which adapter is kept as best. `before` is the run's config.json read back (keys it lacks
+// take their defaults).
+void check_resume_settings(const SftConfig& before_cfg, const SftConfig& now_cfg, const stdfs::path& out) {
+  const json before = to_json(before_cfg), now = to_json(now_cfg);
+  std::vector<std::pair<std::string, std::pair<json, json>>> diffs;  // dotted key -> (old, new)
+  for (auto it = now.begin(); it != now.end(); ++it) {
+    const std::string& k = it.key();
+    if (k == "output_dir" || k == "save_every" || k == "keep_last") continue;
+    if (it->is_object()) {
+      for (auto l = it->begin(); l != it->end(); ++l)
+        if (before[k][l.key()] != *l) diffs.push_back({k + "." + l.key(), {before[k][l.key()], *l}});
+    } else if (before[k] != *it) {
+      diffs.push_back({k, {before[k], *it}});
+    }
+  }
+  if (diffs.empty()) return;
+  std::string what = "cannot resume " + out.string() + ": settings differ from those it was trained with, and the "
+                     "resumed run would not reproduce the uninterrupted one:";
+  std::string sets;
+  for (const auto& [k, v] : diffs) {
+    what += " " + k + " was " + v.first.dump() + ", now " + v.second.dump() + ";";
+    sets += " --set " + k + "=" + v.first.dump();
+  }
+  what.pop_back();
+  throw Error(what, "resume with the old value" + std::string(diffs.size() > 1 ? "s" : "") + " (" + sets.substr(1) +
+                        "), or start a new run with another output_dir");
+}
+
+// threads=0 takes every hardware thread: the same setting on another machine is another count, so
+// the count the newest checkpoint was written with (threads_used, absent in older checkpoints) must
+// be the one this process runs with.
+void check_resume_threads(const stdfs::path& out, int threads_setting) {
+  const auto cks = list_checkpoints(out);
+  if (cks.empty()) return;
+  const json s = json::parse(fs::read_file(cks.back().second / "trainer_state.json"));
+  const int used = s.value("threads_used", 0), now = at::get_num_threads();
+  if (used <= 0 || used == now) return;
+  throw Error("cannot resume " + out.string() + ": it was trained with " + std::to_string(used) +
+                  " threads and would resume with " + std::to_string(now) + " (threads=" + std::to_string(threads_setting) +
+                  (threads_setting > 0 ? "" : ": every hardware thread") + "), which changes the numbers",
+              "resume with --set threads=" + std::to_string(used) + ", or start a new run with another output_dir");
+}
+
 }  // namespace
 
 SftResult run_sft(const SftConfig& cfg, llm::Model& model, const llm::Tokenizer& tok, const llm::ChatTemplateSpec& chat,
-                  const std::vector<data::Task>& train_tasks, bool resume, const std::string& base_model_name) {
+                  const std::vector<data::Task>& train_tasks, bool resume, const std::string& base_model_name,
+                  const SftRunOptions& run) {
 
   // Data: validation carved from train.
   const std::string system = read_prompt_file(cfg.system_prompt);
@@ -369,31 +423,36 @@ SftResult run_sft(const SftConfig& cfg, llm::Model& model, const llm::Tokenizer&
   const std::vector<SftExample> train = tokenise(tr_tasks, "train");
   const std::vector<SftExample> val = tokenise(val_tasks, "validation");
 
-  return run_sft_examples(cfg, model, train, val, resume, base_model_name);
+  return run_sft_examples(cfg, model, train, val, resume, base_model_name, run);
 }
 
 SftResult run_sft_examples(const SftConfig& cfg, llm::Model& model, const std::vector<SftExample>& train,
-                           const std::vector<SftExample>& val, bool resume, const std::string& base_model_name) {
+                           const std::vector<SftExample>& val, bool resume, const std::string& base_model_name,
+                           const SftRunOptions& run) {
   using clock = std::chrono::steady_clock;
   const stdfs::path out(cfg.output_dir);
   if (train.empty()) throw Error("no training examples", "check the dataset's train split (tasks need code)");
   at::set_num_threads(cfg.threads > 0 ? cfg.threads : std::max(1, static_cast<int>(std::thread::hardware_concurrency())));
   stdfs::create_directories(out);
   const json resolved = to_json(cfg);
-  // The settings that shape the run must match on resume.
-  auto shape_of = [](json j) {
-    for (const char* k : {"crash_after_step", "threads", "output_dir", "eval_every", "save_every", "keep_last",
-                          "gradient_checkpointing"})
-      j.erase(k);
-    return j;
-  };
-  if (resume && stdfs::exists(out / "config.json")) {
-    const json before = json::parse(fs::read_file(out / "config.json"));
-    if (shape_of(before) != shape_of(resolved))
-      throw Error("the configuration differs from the one " + out.string() + " was trained with",
-                  "resume with the same settings (see " + (out / "config.json").string() + ") or use a new output_dir");
+  if (resume) {
+    if (stdfs::exists(out / "config.json"))
+      check_resume_settings(sft_config_from_json(json::parse(fs::read_file(out / "config.json"))), cfg, out);
+    check_resume_threads(out, cfg.threads);
   }
   fs::atomic_write(out / "config.json", resolved.dump(2) + "\n");
+  {
+    run_meta::Inputs meta;
+    meta.kind = "manim-train sft";
+    meta.config = resolved;
+    meta.config["resume"] = resume;
+    meta.resumed = resume;
+    meta.libtorch_version = llm::libtorch_version();
+    meta.manim_version = [] { return render::manim_version(fs::manim_python()); };
+    if (!run.model_file.empty()) meta.models.push_back(run_meta::model_json("model", base_model_name, run.model_file));
+    else meta.models.push_back({{"role", "model"}, {"name", base_model_name}, {"path", nullptr}, {"sha256", nullptr}});
+    run_meta::write(out, meta);
+  }
   const int per_step = cfg.batch_size * cfg.grad_accum;
   const int steps_per_epoch = static_cast<int>((train.size() + static_cast<size_t>(per_step) - 1) / static_cast<size_t>(per_step));
   const int total = cfg.max_steps > 0 ? cfg.max_steps : steps_per_epoch * cfg.epochs;
@@ -595,7 +654,7 @@ SftResult run_sft_examples(const SftConfig& cfg, llm::Model& model, const std::v
                  st.step, total, rec.loss, lr, rec.grad_norm, rec.tokens_per_s, dt, mem,
                  rec.val_loss >= 0 ? fmt::format(" val_loss {:.4f}", rec.val_loss) : std::string(),
                  format_duration(elapsed / steps_here * static_cast<double>(total - st.step)));
-    if (cfg.crash_after_step > 0 && st.step == cfg.crash_after_step) {
+    if (run.crash_after_step > 0 && st.step == run.crash_after_step) {
       res.crashed = true;
       break;
     }
@@ -637,7 +696,9 @@ SftResult run_sft(const SftConfig& cfg, bool resume) {
   o.quantize = cfg.quantize;
   auto lm = llm::LanguageModel::load(cfg.model, o);
   const auto tasks = data::load_dataset(cfg.dataset, "train");
-  return run_sft(cfg, lm->mutable_model(), lm->tokenizer(), lm->chat_template(), tasks, resume, cfg.model);
+  SftRunOptions run;
+  run.model_file = lm->path();
+  return run_sft(cfg, lm->mutable_model(), lm->tokenizer(), lm->chat_template(), tasks, resume, cfg.model, run);
 }
 
 }  // namespace mtk::train

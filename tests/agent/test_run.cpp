@@ -8,10 +8,12 @@
 #include <filesystem>
 #include <nlohmann/json.hpp>
 
+#include "../core/run_meta_check.hpp"
 #include "../llm/peer.hpp"
 #include "background.hpp"
 #include "mtk/agent/run.hpp"
 #include "mtk/core/fs.hpp"
+#include "mtk/core/hash.hpp"
 #include "mtk/core/jsonl.hpp"
 
 namespace stdfs = std::filesystem;
@@ -61,6 +63,7 @@ TEST_CASE("run: a dataset split with transcripts, videos and a resumable results
   // Run again: everything is resumed, no request is made.
   auto again = mtk::agent::run_agent(o);
   CHECK(again.resumed == 2);
+  CHECK(nlohmann::json::parse(mtk::fs::read_file(dir / "out" / "run_meta.json"))["previous"].size() == 1);
   CHECK(again.llm_calls == 4);  // the totals come from the results file
   // --limit only selects tasks: a shorter (or longer) run over the same split reuses what is done.
   o.limit = 1;
@@ -74,6 +77,28 @@ TEST_CASE("run: a dataset split with transcripts, videos and a resumable results
   o.resume = true;
   auto changed = mtk::agent::run_agent(o);
   CHECK(changed.resumed == 0);
+  stdfs::remove_all(dir);
+}
+
+TEST_CASE("run: run_meta.json with a local model names its sha256, the revision and the versions", "[agent][run]") {
+  const stdfs::path dir = mtk::fs::make_temp_dir(stdfs::temp_directory_path(), "mtk-run-meta-");
+  mtk::agent::RunOptions o;
+  o.model = mtk::test::smollm2_path().string();
+  o.threads = 2;
+  o.task = "Draw a blue circle.";
+  o.agent.sampling.max_tokens = 4;
+  o.out_dir = (dir / "out").string();
+  o.quiet = true;
+  auto sum = mtk::agent::run_agent(o);
+  CHECK(sum.tasks == 1);
+  const auto meta = nlohmann::json::parse(mtk::fs::read_file(dir / "out" / "run_meta.json"));
+  mtk::test::check_run_meta(meta, "manim-agent run");
+  CHECK(meta["config"]["strategy"] == "vanilla");
+  CHECK(meta["config"]["max_tokens"] == 4);
+  CHECK(meta["config"]["threads"] == 2);
+  REQUIRE(meta["models"].size() == 1);
+  CHECK(meta["models"][0]["role"] == "model");
+  CHECK(meta["models"][0]["sha256"] == mtk::sha256_hex(mtk::fs::read_file(mtk::test::smollm2_path())));
   stdfs::remove_all(dir);
 }
 

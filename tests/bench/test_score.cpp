@@ -7,7 +7,9 @@
 
 #include "mtk/bench/score.hpp"
 #include "mtk/core/fs.hpp"
+#include "mtk/core/hash.hpp"
 #include "mtk/encoders/clip.hpp"
+#include "../core/run_meta_check.hpp"
 #include "../encoders/random_safetensors.hpp"
 #include <nlohmann/json.hpp>
 
@@ -185,6 +187,16 @@ TEST_CASE("S_CLIP and VS with a CLIP model: computed for rendered items, 0 for f
     CHECK(r.metrics.at("S_CLIP") <= 1.0 + 1e-6);  // cost 1 - x.y of float32 unit vectors can dip below 0
     CHECK(r.metrics.at("VS") == Approx(std::sqrt(r.metrics.at("S_SSIM") * r.metrics.at("S_CLIP"))).epsilon(1e-12));
   }
+  // run_meta.json: revision, versions, the run's options and the CLIP model's files with their sha256.
+  const auto meta = nlohmann::json::parse(fs::read_file(dir / "run_meta.json"));
+  mtk::test::check_run_meta(meta, "manim-bench score");
+  CHECK(meta["config"]["dataset"] == "samples");
+  CHECK(meta["config"]["limit"] == 3);
+  REQUIRE(meta["models"].size() == 1);
+  CHECK(meta["models"][0]["role"] == "clip");
+  CHECK(meta["models"][0]["files"]["model.safetensors"]["sha256"] ==
+        sha256_hex(fs::read_file(clip_dir / "model.safetensors")));
+  CHECK(meta["models"][0]["files"]["config.json"]["sha256"] == sha256_hex(fs::read_file(clip_dir / "config.json")));
   // An unknown CLIP directory is an error naming the fetch command.
   o.clip_model = (dir / "nope").string();
   CHECK_THROWS_WITH(bench::run_score(o), Catch::Contains("scripts/fetch_models.sh clip"));

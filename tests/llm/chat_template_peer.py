@@ -7,8 +7,12 @@ as bos_token / eos_token).
 
 stdin:  a JSON list of cases {"template": T, "messages": [{"role", "content"}...],
         "add_generation_prompt": bool}. T is "gguf" (the model's own tokenizer.chat_template, with
-        bos_token / eos_token its vocabulary entries, read with llama.cpp's `gguf` package) or one
-        of the fixtures below: "llama3", "gemma", "mistral".
+        bos_token / eos_token its vocabulary entries, read with llama.cpp's `gguf` package),
+        "inline" (the case also carries "source", "bos_token" and "eos_token": a template text the
+        caller read itself), "llama_cpp" (the case carries "constant", "bos_token" and
+        "eos_token": a published template as llama-cpp-python's llama_chat_format module keeps it,
+        e.g. LLAMA3_INSTRUCT_CHAT_TEMPLATE) or one of the fixtures below: "llama3", "gemma",
+        "mistral".
 stdout: a JSON list, one entry per case: {"text": rendered} or {"error": message} when the
         template raises.
 
@@ -145,13 +149,22 @@ def main():
             if len(sys.argv) < 2:
                 raise SystemExit("cases use the model's template but no MODEL.gguf was given")
             model = load_model(sys.argv[1])  # only when needed: reading a GGUF takes seconds
-        t = model if name == "gguf" else FIXTURES[name]
+        if name == "inline":
+            t = {"template": case["source"], "bos_token": case["bos_token"], "eos_token": case["eos_token"]}
+        elif name == "llama_cpp":
+            from llama_cpp import llama_chat_format
+
+            t = {"template": getattr(llama_chat_format, case["constant"]), "bos_token": case["bos_token"],
+                 "eos_token": case["eos_token"]}
+        else:
+            t = model if name == "gguf" else FIXTURES[name]
         if t["template"] is None:
             raise SystemExit(f"{sys.argv[1]} has no tokenizer.chat_template")
-        if name not in compiled:
-            compiled[name] = env.from_string(t["template"])
+        key = (name, t["template"])
+        if key not in compiled:
+            compiled[key] = env.from_string(t["template"])
         try:
-            text = compiled[name].render(messages=case["messages"], add_generation_prompt=case["add_generation_prompt"],
+            text = compiled[key].render(messages=case["messages"], add_generation_prompt=case["add_generation_prompt"],
                                          bos_token=t["bos_token"], eos_token=t["eos_token"])
             out.append({"text": text})
         except jinja2.exceptions.TemplateError as e:  # raise_exception, undefined messages[0], ...

@@ -10,10 +10,12 @@
 #include <random>
 #include <set>
 
+#include "../core/run_meta_check.hpp"
 #include "../llm/peer.hpp"
 #include "mtk/core/config.hpp"
 #include "mtk/core/error.hpp"
 #include "mtk/core/fs.hpp"
+#include "mtk/core/hash.hpp"
 #include "mtk/data/dataset.hpp"
 #include "mtk/data/prompt.hpp"
 #include "mtk/llm/generate.hpp"
@@ -180,6 +182,12 @@ TEST_CASE("SFT config: JSON with dotted overrides, unknown keys rejected", "[sft
   CHECK(paper.lora.targets.size() == 7);
   config::apply_override(j, "learning_rate=1");
   CHECK_THROWS_AS(sft_config_from_json(j), Error);
+  // crash_after_step, a test hook older runs wrote into config.json, loads (ignored, with a
+  // warning) and is not written back.
+  auto old_run = to_json(c);
+  CHECK_FALSE(old_run.contains("crash_after_step"));
+  old_run["crash_after_step"] = 7;
+  CHECK(to_json(sft_config_from_json(old_run)) == to_json(c));
 }
 
 TEST_CASE("SFT: loss falls, schedule, and kill + resume reproduces the uninterrupted run", "[sft][resume]") {
@@ -206,6 +214,13 @@ TEST_CASE("SFT: loss falls, schedule, and kill + resume reproduces the uninterru
   CHECK(std::filesystem::exists(root / "a" / "best" / "adapter_model.safetensors"));
   CHECK(std::filesystem::exists(root / "a" / "adapter" / "adapter_config.json"));
   CHECK(std::filesystem::exists(root / "a" / "metrics.csv"));
+  // A model built in memory has no file to hash: run_meta.json names it only.
+  const auto meta = nlohmann::json::parse(fs::read_file(root / "a" / "run_meta.json"));
+  CHECK(meta["models"][0]["name"] == "tiny");
+  CHECK(meta["models"][0]["sha256"].is_null());
+  auto resolved = nlohmann::json::parse(fs::read_file(root / "a" / "config.json"));
+  resolved["resume"] = false;
+  CHECK(meta["config"] == resolved);
   // keep_last 2: checkpoints 10 and 12 remain.
   CHECK_FALSE(std::filesystem::exists(root / "a" / "checkpoint-8"));
   CHECK(std::filesystem::exists(root / "a" / "checkpoint-10" / "trainer_state.json"));
@@ -213,11 +228,13 @@ TEST_CASE("SFT: loss falls, schedule, and kill + resume reproduces the uninterru
 
   // Killed after step 7 (last checkpoint at 6, mid-epoch 2), then resumed.
   SftConfig b = tiny_config((root / "b").string());
-  b.crash_after_step = 7;
-  const SftResult rb1 = run_sft(b, *t.model, *t.tok, t.chat, tasks, false, "tiny");
+  SftRunOptions crash;
+  crash.crash_after_step = 7;
+  const SftResult rb1 = run_sft(b, *t.model, *t.tok, t.chat, tasks, false, "tiny", crash);
   CHECK(rb1.crashed);
   CHECK(rb1.history.size() == 7);
-  b.crash_after_step = 0;
+  // The test hook is not part of the configuration the run writes.
+  CHECK_FALSE(nlohmann::json::parse(fs::read_file(root / "b" / "config.json")).contains("crash_after_step"));
   const SftResult rb = run_sft(b, *t.model, *t.tok, t.chat, tasks, true, "tiny");
   REQUIRE(rb.history.size() == 12);
   for (size_t i = 0; i < 12; ++i) {
@@ -228,10 +245,81 @@ TEST_CASE("SFT: loss falls, schedule, and kill + resume reproduces the uninterru
   }
   CHECK(fs::read_file(root / "a" / "adapter" / "adapter_model.safetensors") ==
         fs::read_file(root / "b" / "adapter" / "adapter_model.safetensors"));
+  // The resumed run's run_meta.json keeps the interrupted segment's.
+  const auto meta_b = nlohmann::json::parse(fs::read_file(root / "b" / "run_meta.json"));
+  CHECK(meta_b["config"]["resume"] == true);
+  REQUIRE(meta_b["previous"].size() == 1);
+  CHECK(meta_b["previous"][0]["config"]["resume"] == false);
   // Resuming with other settings is refused.
   SftConfig c = b;
   c.lr = 1e-3;
   CHECK_THROWS_AS(run_sft(c, *t.model, *t.tok, t.chat, tasks, true, "tiny"), Error);
+  // threads and gradient_checkpointing change the numbers too: refused, naming the setting, both
+  // values and the fix.
+  c = b;
+  c.threads = b.threads + 1;
+  try {
+    run_sft(c, *t.model, *t.tok, t.chat, tasks, true, "tiny");
+    FAIL("a resume with other threads was accepted");
+  } catch (const Error& e) {
+    const std::string what = e.what();
+    CHECK_THAT(what, Catch::Contains("threads was " + std::to_string(b.threads) + ", now " + std::to_string(c.threads)));
+    CHECK_THAT(e.fix(), Catch::Contains("--set threads=" + std::to_string(b.threads)));
+    CHECK_THAT(e.fix(), Catch::Contains("another output_dir"));
+  }
+  c = b;
+  c.gradient_checkpointing = true;
+  CHECK_THROWS_WITH(run_sft(c, *t.model, *t.tok, t.chat, tasks, true, "tiny"),
+                    Catch::Contains("gradient_checkpointing was false, now true"));
+  c = b;
+  c.lora.r = 4;
+  CHECK_THROWS_WITH(run_sft(c, *t.model, *t.tok, t.chat, tasks, true, "tiny"), Catch::Contains("lora.r was 8, now 4"));
+  // threads=0 takes every hardware thread: a checkpoint written with another count (another
+  // machine, here its trainer_state.json edited to say so) is refused too.
+  {
+    const auto state_path = root / "b" / "checkpoint-12" / "trainer_state.json";
+    const std::string saved = fs::read_file(state_path);
+    auto state = nlohmann::json::parse(saved);
+    const int other = state["threads_used"].get<int>() + 1;
+    state["threads_used"] = other;
+    fs::atomic_write(state_path, state.dump());
+    try {
+      run_sft(b, *t.model, *t.tok, t.chat, tasks, true, "tiny");
+      FAIL("a resume with another thread count was accepted");
+    } catch (const Error& e) {
+      CHECK_THAT(std::string(e.what()), Catch::Contains("trained with " + std::to_string(other) + " threads"));
+      CHECK_THAT(e.fix(), Catch::Contains("--set threads=" + std::to_string(other)));
+    }
+    fs::atomic_write(state_path, saved);
+  }
+  // How often a run is checkpointed does not change its numbers: accepted (the run is complete).
+  c = b;
+  c.save_every = 3;
+  CHECK(run_sft(c, *t.model, *t.tok, t.chat, tasks, true, "tiny").history.size() == 12);
+  std::filesystem::remove_all(root);
+}
+
+TEST_CASE("SFT run_meta.json: revision, versions and the real base model's sha256", "[sft][meta]") {
+  const auto root = fs::make_temp_dir(std::filesystem::temp_directory_path(), "mtk-sft-meta-");
+  SftConfig c;
+  c.model = mtk::test::smollm2_path().string();
+  c.dataset = mtk::test::manimbench_path().string();
+  c.output_dir = root.string();
+  c.max_length = 400;
+  c.batch_size = 1;
+  c.max_train_examples = 2;
+  c.max_val_examples = 1;
+  c.max_steps = 1;
+  c.threads = 2;
+  const SftResult r = run_sft(c, false);
+  CHECK(r.steps == 1);
+  const auto meta = nlohmann::json::parse(fs::read_file(root / "run_meta.json"));
+  mtk::test::check_run_meta(meta, "manim-train sft");
+  CHECK(meta["config"]["max_steps"] == 1);
+  CHECK(meta["config"]["threads"] == 2);
+  REQUIRE(meta["models"].size() == 1);
+  CHECK(meta["models"][0]["path"] == std::filesystem::absolute(mtk::test::smollm2_path()).lexically_normal().string());
+  CHECK(meta["models"][0]["sha256"] == sha256_hex(fs::read_file(mtk::test::smollm2_path())));
   std::filesystem::remove_all(root);
 }
 

@@ -2,6 +2,8 @@
 // `manim-agent run`: a strategy over one task or a dataset split, with transcripts, final videos,
 // resumable results and a summary. Output folder:
 //   config.json          the resolved run configuration (+ Manim version, git-free build version)
+//   run_meta.json        git revision, toolkit / libtorch / Manim versions, the local model's (and
+//                        adapter's) sha256, all options (core/run_meta.hpp)
 //   transcripts/ID.jsonl one line per round (prompt messages, completion, code, render outcome,
 //                        feedback, retrieved docs, tokens, latencies)
 //   videos/ID.mp4|png    the final video (or still) of a task that rendered

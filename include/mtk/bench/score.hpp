@@ -1,7 +1,8 @@
 #pragma once
 // `manim-bench score`: render references (cached) and predictions (worker pool), score each item
 // with every visual metric available (the paper's S_SSIM; FVS, metrics/foreground.hpp), and write
-// results JSONL plus Markdown, CSV and JSON summaries.
+// results JSONL plus Markdown, CSV and JSON summaries, and run_meta.json (core/run_meta.hpp: git
+// revision, versions, the CLIP weights' sha256, the options).
 //
 // Metrics are recorded by name (ItemResult::metrics, Group::sums), so adding one (S_CLIP, VS) is
 // one entry in visual_metrics() plus its computation in src/bench/score.cpp; a metric that cannot

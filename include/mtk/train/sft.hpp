@@ -26,7 +26,8 @@
 // every eval_every steps and at the end; the best adapter (lowest validation loss) is kept in
 // <output_dir>/best.
 //
-// Run folder <output_dir>: config.json (the resolved configuration), metrics.jsonl and
+// Run folder <output_dir>: config.json (the resolved configuration), run_meta.json (git revision,
+// toolkit / libtorch / Manim versions, the base model file's sha256: core/run_meta.hpp), metrics.jsonl and
 // metrics.csv (one row per step: step, epoch, loss, lr, grad_norm, tokens, completion_tokens,
 // tokens_per_s, step_time_s, rss_mb, val_loss or null), checkpoint-<step>/ (the last keep_last),
 // best/ and adapter/ (peft adapter directories, see lora.hpp, each with the same adapter as a
@@ -36,7 +37,9 @@
 // tensors and AdamW moments, float32 exact) and trainer_state.json (step, scheduler, RNG state,
 // data order, best validation loss) plus the peft adapter, each file written atomically and the
 // folder renamed into place when complete. resume continues from the newest complete checkpoint
-// and reproduces an uninterrupted run bit for bit on CPU (same threads).
+// and reproduces an uninterrupted run bit for bit on CPU; it refuses, naming the setting, its old and
+// new value and the fix, any change of a setting that changes the numbers (every key but output_dir,
+// save_every and keep_last) and another number of threads than the run used.
 #include <cstdint>
 #include <functional>
 #include <nlohmann/json.hpp>
@@ -79,8 +82,6 @@ struct SftConfig {
   int keep_last = 2;    // checkpoints kept
   int threads = 0;      // intra-op threads; 0: every hardware thread
   std::string dtype = "f32";
-  // Testing: stop abruptly (no checkpoint, as a kill would) after this step; 0: never.
-  int crash_after_step = 0;
   bool shuffle = true;       // reshuffle the examples each epoch (false: dataset order)
   // Recompute each layer's activations in the backward pass (llm::Model::set_gradient_checkpointing):
   // less memory, about one more forward pass of time, the same losses and gradients.
@@ -93,7 +94,8 @@ struct SftConfig {
 };
 
 // Reads a configuration object (unknown keys are errors naming the key); missing keys keep their
-// defaults. to_json writes every key.
+// defaults. to_json writes every key. "crash_after_step", a test hook that older versions kept in
+// the config (now SftRunOptions::crash_after_step), is ignored with a warning.
 SftConfig sft_config_from_json(const nlohmann::json& j);
 nlohmann::json to_json(const SftConfig& c);
 
@@ -123,10 +125,19 @@ struct StepRecord {
   double val_loss = -1;  // < 0: not evaluated at this step
 };
 
+// What a run needs besides its configuration; never read from or written to config.json.
+struct SftRunOptions {
+  // The base model's file (or Hugging Face directory), hashed into run_meta.json; "" for a model
+  // built in memory (run_meta.json then names base_model_name only).
+  std::string model_file;
+  // Test hook: stop abruptly (no checkpoint, as a kill would) after this step; 0: never.
+  int crash_after_step = 0;
+};
+
 struct SftResult {
   int steps = 0;         // steps done in total (including before a resume)
   int total_steps = 0;   // planned
-  bool crashed = false;  // stopped by crash_after_step
+  bool crashed = false;  // stopped by SftRunOptions::crash_after_step
   double best_val_loss = -1;
   int best_step = 0;
   double train_wall_s = 0;  // this process's training time
@@ -140,10 +151,11 @@ SftResult run_sft(const SftConfig& cfg, bool resume);
 // The same on a loaded model (the adapter is created, attached and left attached).
 SftResult run_sft(const SftConfig& cfg, llm::Model& model, const llm::Tokenizer& tok,
                   const llm::ChatTemplateSpec& chat, const std::vector<data::Task>& train_tasks, bool resume,
-                  const std::string& base_model_name);
+                  const std::string& base_model_name, const SftRunOptions& run = {});
 
 // The training loop on tokenised examples (what run_sft does after tokenising).
 SftResult run_sft_examples(const SftConfig& cfg, llm::Model& model, const std::vector<SftExample>& train,
-                           const std::vector<SftExample>& val, bool resume, const std::string& base_model_name);
+                           const std::vector<SftExample>& val, bool resume, const std::string& base_model_name,
+                           const SftRunOptions& run = {});
 
 }  // namespace mtk::train
