@@ -2,6 +2,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <cctype>
 #include <chrono>
 #include <cstdio>
@@ -136,98 +137,73 @@ void score_videos(const video::Frames& rf, const video::Frames& pf, const reward
 
 }  // namespace
 
-ScoreSummary run_score(const ScoreOptions& opts) {
-  auto t0 = Clock::now();
-  auto tasks = data::load_dataset(opts.dataset, opts.split);
-  if (opts.limit && tasks.size() > opts.limit) tasks.resize(opts.limit);
-  bool oracle = opts.predictions == "reference";
-  std::unordered_map<std::string, std::string> preds;
-  if (!oracle) preds = load_predictions(opts.predictions);
+namespace {
 
-  stdfs::path out(opts.out_dir);
-  stdfs::create_directories(out);
-  stdfs::path partial = out / "results.partial.jsonl";
-
-  render::RenderOptions ro;
-  ro.timeout_s = opts.timeout_s;
-  ro.disk_bytes = static_cast<uint64_t>(opts.disk_quota_mib * (1 << 20));
-  ro.allow_unsandboxed = opts.allow_unsandboxed;
-  std::shared_ptr<render::RenderCache> cache;
-  if (opts.use_cache) cache = std::make_shared<render::RenderCache>();
-  render::RenderPool pool(ro, cache, opts.workers);
-  pool.renderer().check_environment();  // one clear error up front instead of 2N failed renders
-
-  metrics::SSimScoreOptions mo;
-  mo.exact_dtw = opts.exact_dtw;
-  mo.threads = opts.metric_threads;
-  metrics::ForegroundOptions fo;
-  fo.threads = opts.metric_threads;
-  ScoreSummary s;
-  // The metrics this run computes (part of the resume key). One that cannot be computed here (e.g.
-  // S_CLIP without CLIP weights) is left out of s.metrics and listed in s.unavailable as
-  // "NAME: reason"; every item then records the same list.
-  std::shared_ptr<const encoders::ClipVisionEncoder> clip;
-  std::string clip_dir = opts.clip_model;
-  if (clip_dir.empty()) clip_dir = (fs::project_root() / "models" / "clip-vit-large-patch14").string();
-  {
-    const std::string& dir = clip_dir;
-    if (opts.clip_model == "none") {
-      s.unavailable = {"S_CLIP: off (--clip none)", "VS: needs S_CLIP"};
-    } else if (!stdfs::exists(dir)) {
-      if (!opts.clip_model.empty()) throw Error("CLIP model " + dir + " not found", "fetch it with scripts/fetch_models.sh clip");
-      s.unavailable = {"S_CLIP: no CLIP ViT-L/14 weights at " + dir + " (scripts/fetch_models.sh clip)",
-                       "VS: needs S_CLIP"};
-    } else {
-      clip = reward::load_clip(dir, opts.device);
-    }
+// The CLIP encoder for S_CLIP and VS, or null with the reason in s.unavailable ("" = the default
+// directory when present; "none" = off; an explicit directory that is missing is an error).
+std::shared_ptr<const encoders::ClipVisionEncoder> load_clip_for(const ScoreOptions& opts, const std::string& dir,
+                                                                 ScoreSummary& s) {
+  if (opts.clip_model == "none") {
+    s.unavailable = {"S_CLIP: off (--clip none)", "VS: needs S_CLIP"};
+    return nullptr;
   }
-  for (const auto& m : visual_metrics())
-    if (clip || (m != "S_CLIP" && m != "VS")) s.metrics.push_back(m);
-  std::string metric_tag = std::string(kMetricVersion) + (opts.exact_dtw ? "-exact" : "-fast");
-  for (const auto& m : s.metrics) metric_tag += ":" + m;
-  const stdfs::path python = pool.renderer().options().python.empty() ? fs::manim_python() : pool.renderer().options().python;
-  {
-    run_meta::Inputs meta;
-    meta.kind = "manim-bench score";
-    meta.config = {{"dataset", opts.dataset}, {"split", opts.split}, {"predictions", opts.predictions},
-                   {"out_dir", opts.out_dir}, {"workers", opts.workers}, {"timeout_s", opts.timeout_s},
-                   {"disk_quota_mib", opts.disk_quota_mib}, {"use_cache", opts.use_cache},
-                   {"allow_unsandboxed", opts.allow_unsandboxed}, {"exact_dtw", opts.exact_dtw},
-                   {"resume", opts.resume}, {"limit", opts.limit}, {"metric_threads", opts.metric_threads},
-                   {"clip_model", opts.clip_model}, {"device", opts.device}, {"metrics", s.metrics},
-                   {"unavailable", s.unavailable}, {"metric", metric_tag}};
-    meta.libtorch_version = llm::libtorch_version();
-    meta.manim_version = [&] { return render::manim_version(python); };
-    if (clip) meta.models.push_back(run_meta::model_json("clip", clip_dir, clip_dir));
-    meta.resumed = opts.resume && stdfs::exists(partial);
-    run_meta::write(out, meta);
+  if (!stdfs::exists(dir)) {
+    if (!opts.clip_model.empty()) throw Error("CLIP model " + dir + " not found", "fetch it with scripts/fetch_models.sh clip");
+    s.unavailable = {"S_CLIP: no CLIP ViT-L/14 weights at " + dir + " (scripts/fetch_models.sh clip)", "VS: needs S_CLIP"};
+    return nullptr;
   }
+  return reward::load_clip(dir, opts.device);
+}
 
-  // Items already scored by an earlier, interrupted run with the same inputs.
+void write_run_meta(const ScoreOptions& opts, const ScoreSummary& s, const std::string& metric_tag,
+                    const stdfs::path& python, const std::string& clip_dir, bool with_clip, bool resumed) {
+  run_meta::Inputs meta;
+  meta.kind = "manim-bench score";
+  meta.config = {{"dataset", opts.dataset}, {"split", opts.split}, {"predictions", opts.predictions},
+                 {"out_dir", opts.out_dir}, {"workers", opts.workers}, {"timeout_s", opts.timeout_s},
+                 {"disk_quota_mib", opts.disk_quota_mib}, {"use_cache", opts.use_cache},
+                 {"allow_unsandboxed", opts.allow_unsandboxed}, {"exact_dtw", opts.exact_dtw},
+                 {"resume", opts.resume}, {"limit", opts.limit}, {"metric_threads", opts.metric_threads},
+                 {"clip_model", opts.clip_model}, {"device", opts.device}, {"metrics", s.metrics},
+                 {"unavailable", s.unavailable}, {"metric", metric_tag}};
+  meta.libtorch_version = llm::libtorch_version();
+  meta.manim_version = [&] { return render::manim_version(python); };
+  if (with_clip) meta.models.push_back(run_meta::model_json("clip", clip_dir, clip_dir));
+  meta.resumed = resumed;
+  run_meta::write(stdfs::path(opts.out_dir), meta);
+}
+
+// Items already scored by an earlier, interrupted run, by key.
+std::unordered_map<std::string, ItemResult> read_partial(const stdfs::path& partial) {
   std::unordered_map<std::string, ItemResult> done;
-  if (opts.resume && stdfs::exists(partial)) {
-    std::ifstream in(partial);
-    std::string line;
-    while (std::getline(in, line)) {
-      try {
-        auto r = item_from_json(json::parse(line));
-        done[r.key] = r;
-      } catch (const std::exception&) {
-        // a line cut by a crash: ignore it, the item is scored again
-      }
+  std::ifstream in(partial);
+  std::string line;
+  while (std::getline(in, line)) {
+    try {
+      auto r = item_from_json(json::parse(line));
+      done[r.key] = r;
+    } catch (const std::exception&) {
+      // a line cut by a crash: ignore it, the item is scored again
     }
   }
+  return done;
+}
 
-  struct Pending {
-    const data::Task* task;
-    std::string pred_code, key;
-    bool has_code = false, reused = false;
-    ItemResult reused_result;
-    std::shared_future<render::RenderResult> ref, pred;
-  };
+// One task of the run: its prediction, its resume key, and either the earlier result or the
+// renders in flight.
+struct Pending {
+  const data::Task* task;
+  std::string pred_code, key;
+  bool has_code = false, reused = false;
+  ItemResult reused_result;
+  std::shared_future<render::RenderResult> ref, pred;
+};
+
+std::vector<Pending> plan_items(const std::vector<data::Task>& tasks, bool oracle,
+                                const std::unordered_map<std::string, std::string>& preds,
+                                const std::unordered_map<std::string, ItemResult>& done, const std::string& metric_tag) {
   std::vector<Pending> items;
   items.reserve(tasks.size());
-  size_t reused = 0;
   for (const auto& t : tasks) {
     Pending p;
     p.task = &t;
@@ -238,91 +214,83 @@ ScoreSummary run_score(const ScoreOptions& opts) {
     if (auto it = done.find(p.key); it != done.end()) {
       p.reused = true;
       p.reused_result = it->second;
-      ++reused;
     }
     items.push_back(std::move(p));
   }
-  if (reused) spdlog::info("resuming: {} of {} items already scored in {}", reused, items.size(), partial.string());
-  // Queue every render up front, reference then prediction per item, so items finish in order
-  // while the pool keeps working on later ones. Identical code shares one render.
+  return items;
+}
+
+// Queues every render up front, reference then prediction per item, so items finish in order
+// while the pool keeps working on later ones. Identical code shares one render.
+void submit_renders(render::RenderPool& pool, std::vector<Pending>& items) {
   for (auto& p : items) {
     if (p.reused) continue;
-    render::RenderJob rj{p.task->code, "", p.task->id + "-ref"};
-    p.ref = pool.submit(rj).share();
+    p.ref = pool.submit(render::RenderJob{p.task->code, "", p.task->id + "-ref"}).share();
     if (!p.has_code) continue;
     if (p.pred_code == p.task->code) p.pred = p.ref;
     else p.pred = pool.submit(render::RenderJob{p.pred_code, "", p.task->id + "-pred"}).share();
   }
+}
 
-  Progress progress("score", items.size());
-  for (auto& p : items) {
-    ItemResult r;
-    if (p.reused) {
-      r = p.reused_result;
-    } else {
-      r.id = p.task->id;
-      r.type = p.task->type;
-      r.key = p.key;
-      r.has_code = p.has_code;
-      for (const auto& m : s.metrics) r.metrics[m] = 0.0;  // a failed render scores 0
-      r.unavailable = s.unavailable;
-      const auto& ref = p.ref.get();
-      r.ref_ok = ref.success;
-      r.ref_failure = std::string(render::to_string(ref.failure));
-      r.ref_render_s = ref.duration_s;
-      r.ref_cached = ref.cached;
-      if (!ref.success)
-        spdlog::warn("{}: the reference failed to render ({}): {}", r.id, r.ref_failure, ref.error_line);
-      if (!p.has_code) {
-        r.pred_failure = "no_code";
-        r.pred_error = "no code could be extracted from the prediction";
-      } else {
-        const auto& pred = p.pred.get();
-        r.pred_ok = pred.success;
-        r.pred_failure = std::string(render::to_string(pred.failure));
-        r.pred_error = pred.error_line;
-        r.pred_render_s = pred.duration_s;
-        r.pred_cached = pred.cached;
-        if (pred.success && ref.success) {
-          auto m0 = Clock::now();
-          try {
-            video::SampleOptions so;
-            so.gray = true;  // S_SSIM
-            so.rgb = true;   // FVS (and CLIP)
-            auto rf = video::load_frames(ref.output, so);
-            // Identical code shares one render: decode it once.
-            reward::VisualOptions vo;
-            vo.ssim = mo;
-            vo.foreground = fo;
-            vo.clip = clip.get();
-            if (pred.output == ref.output) score_videos(rf, rf, vo, r);
-            else score_videos(rf, video::load_frames(pred.output, so), vo, r);
-          } catch (const Error& e) {
-            spdlog::warn("{}: cannot score the videos: {}", r.id, e.what());
-            r.pred_error = std::string("scoring failed: ") + e.what();
-          }
-          r.metric_s = std::chrono::duration<double>(Clock::now() - m0).count();
-        }
-      }
-      fs::append_line(partial, item_to_json(r).dump());
-    }
-    auto& g = s.by_type[r.type.empty() ? "-" : r.type];
-    for (Group* grp : {&s.overall, &g}) {
-      grp->items++;
-      grp->rendered += r.pred_ok;
-      grp->ref_rendered += r.ref_ok;
-      grp->sum_s_ssim += r.s_ssim;
-      for (const auto& [m, v] : r.metrics) grp->sums[m] += v;
-    }
-    if (!r.pred_ok) s.failures[r.pred_failure]++;
-    std::string shown;
-    for (const auto& m : s.metrics)
-      if (auto it = r.metrics.find(m); it != r.metrics.end()) shown += " " + m + "=" + fmt("%.4f", it->second);
-    progress.tick(1, r.id + (r.pred_ok ? " ok" + shown : " " + r.pred_failure));
-    s.items.push_back(std::move(r));
+// Waits for an item's renders and scores them (every metric 0 for a failed render).
+ItemResult score_item(Pending& p, const ScoreSummary& s, const reward::VisualOptions& vo) {
+  ItemResult r;
+  r.id = p.task->id;
+  r.type = p.task->type;
+  r.key = p.key;
+  r.has_code = p.has_code;
+  for (const auto& m : s.metrics) r.metrics[m] = 0.0;
+  r.unavailable = s.unavailable;
+  const auto& ref = p.ref.get();
+  r.ref_ok = ref.success;
+  r.ref_failure = std::string(render::to_string(ref.failure));
+  r.ref_render_s = ref.duration_s;
+  r.ref_cached = ref.cached;
+  if (!ref.success) spdlog::warn("{}: the reference failed to render ({}): {}", r.id, r.ref_failure, ref.error_line);
+  if (!p.has_code) {
+    r.pred_failure = "no_code";
+    r.pred_error = "no code could be extracted from the prediction";
+    return r;
   }
-  s.wall_s = std::chrono::duration<double>(Clock::now() - t0).count();
+  const auto& pred = p.pred.get();
+  r.pred_ok = pred.success;
+  r.pred_failure = std::string(render::to_string(pred.failure));
+  r.pred_error = pred.error_line;
+  r.pred_render_s = pred.duration_s;
+  r.pred_cached = pred.cached;
+  if (!(pred.success && ref.success)) return r;
+  auto m0 = Clock::now();
+  try {
+    video::SampleOptions so;
+    so.gray = true;  // S_SSIM
+    so.rgb = true;   // FVS (and CLIP)
+    auto rf = video::load_frames(ref.output, so);
+    // Identical code shares one render: decode it once.
+    if (pred.output == ref.output) score_videos(rf, rf, vo, r);
+    else score_videos(rf, video::load_frames(pred.output, so), vo, r);
+  } catch (const Error& e) {
+    spdlog::warn("{}: cannot score the videos: {}", r.id, e.what());
+    r.pred_error = std::string("scoring failed: ") + e.what();
+  }
+  r.metric_s = std::chrono::duration<double>(Clock::now() - m0).count();
+  return r;
+}
 
+void add_to_summary(ScoreSummary& s, const ItemResult& r) {
+  auto& g = s.by_type[r.type.empty() ? "-" : r.type];
+  for (Group* grp : {&s.overall, &g}) {
+    grp->items++;
+    grp->rendered += r.pred_ok;
+    grp->ref_rendered += r.ref_ok;
+    grp->sum_s_ssim += r.s_ssim;
+    for (const auto& [m, v] : r.metrics) grp->sums[m] += v;
+  }
+  if (!r.pred_ok) s.failures[r.pred_failure]++;
+}
+
+// results.jsonl, summary.md, summary.csv and summary.json, each written atomically.
+void write_outputs(const stdfs::path& out, const ScoreSummary& s, const ScoreOptions& opts, const std::string& metric_tag,
+                   const stdfs::path& python) {
   std::string jsonl;
   for (const auto& r : s.items) jsonl += item_to_json(r).dump() + "\n";
   fs::atomic_write(out / "results.jsonl", jsonl);
@@ -337,6 +305,67 @@ ScoreSummary run_score(const ScoreOptions& opts) {
   for (const auto& [type, g] : s.by_type)
     for (const auto& m : s.metrics) meta["mean_by_type"][type][m] = g.mean(m);
   fs::atomic_write(out / "summary.json", meta.dump(2) + "\n");
+}
+
+}  // namespace
+
+ScoreSummary run_score(const ScoreOptions& opts) {
+  const auto t0 = Clock::now();
+  auto tasks = data::load_dataset(opts.dataset, opts.split);
+  if (opts.limit && tasks.size() > opts.limit) tasks.resize(opts.limit);
+  const bool oracle = opts.predictions == "reference";
+  std::unordered_map<std::string, std::string> preds;
+  if (!oracle) preds = load_predictions(opts.predictions);
+  const stdfs::path out(opts.out_dir);
+  stdfs::create_directories(out);
+  const stdfs::path partial = out / "results.partial.jsonl";
+
+  render::RenderOptions ro;
+  ro.timeout_s = opts.timeout_s;
+  ro.disk_bytes = static_cast<uint64_t>(opts.disk_quota_mib * (1 << 20));
+  ro.allow_unsandboxed = opts.allow_unsandboxed;
+  render::RenderPool pool(ro, opts.use_cache ? std::make_shared<render::RenderCache>() : nullptr, opts.workers);
+  pool.renderer().check_environment();  // one clear error up front instead of 2N failed renders
+  const stdfs::path python = pool.renderer().options().python.empty() ? fs::manim_python() : pool.renderer().options().python;
+
+  // The metrics this run computes (part of the resume key). One that cannot be computed here (e.g.
+  // S_CLIP without CLIP weights) is left out of s.metrics and listed in s.unavailable as
+  // "NAME: reason"; every item then records the same list.
+  ScoreSummary s;
+  const std::string clip_dir =
+      opts.clip_model.empty() ? (fs::project_root() / "models" / "clip-vit-large-patch14").string() : opts.clip_model;
+  const auto clip = load_clip_for(opts, clip_dir, s);
+  for (const auto& m : visual_metrics())
+    if (clip || (m != "S_CLIP" && m != "VS")) s.metrics.push_back(m);
+  std::string metric_tag = std::string(kMetricVersion) + (opts.exact_dtw ? "-exact" : "-fast");
+  for (const auto& m : s.metrics) metric_tag += ":" + m;
+  const bool resumed = opts.resume && stdfs::exists(partial);
+  write_run_meta(opts, s, metric_tag, python, clip_dir, clip != nullptr, resumed);
+
+  std::vector<Pending> items =
+      plan_items(tasks, oracle, preds, resumed ? read_partial(partial) : std::unordered_map<std::string, ItemResult>{}, metric_tag);
+  const size_t reused = static_cast<size_t>(std::count_if(items.begin(), items.end(), [](const Pending& p) { return p.reused; }));
+  if (reused) spdlog::info("resuming: {} of {} items already scored in {}", reused, items.size(), partial.string());
+  submit_renders(pool, items);
+
+  reward::VisualOptions vo;
+  vo.ssim.exact_dtw = opts.exact_dtw;
+  vo.ssim.threads = opts.metric_threads;
+  vo.foreground.threads = opts.metric_threads;
+  vo.clip = clip.get();
+  Progress progress("score", items.size());
+  for (auto& p : items) {
+    ItemResult r = p.reused ? p.reused_result : score_item(p, s, vo);
+    if (!p.reused) fs::append_line(partial, item_to_json(r).dump());
+    add_to_summary(s, r);
+    std::string shown;
+    for (const auto& m : s.metrics)
+      if (auto it = r.metrics.find(m); it != r.metrics.end()) shown += " " + m + "=" + fmt("%.4f", it->second);
+    progress.tick(1, r.id + (r.pred_ok ? " ok" + shown : " " + r.pred_failure));
+    s.items.push_back(std::move(r));
+  }
+  s.wall_s = std::chrono::duration<double>(Clock::now() - t0).count();
+  write_outputs(out, s, opts, metric_tag, python);
   stdfs::remove(partial);
   return s;
 }
