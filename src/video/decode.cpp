@@ -236,24 +236,9 @@ void open_video(const stdfs::path& path, OpenVideo& v) {
   v.stream = ret;
 }
 
-}  // namespace
-
-Frames load_frames(const std::filesystem::path& path, const SampleOptions& opts) {
-  if (!(opts.target_fps > 0.0)) throw Error("SampleOptions::target_fps must be > 0");
-  check_file(path);
-  if (is_still_image(path)) return load_still(path, opts);
-
-  OpenVideo v;
-  open_video(path, v);
-  AVStream* st = v.fmt.p->streams[v.stream];
-
-  Frames out;
-  out.fps = stream_fps(st);
-  if (!(out.fps > 0.0))
-    throw Error("cannot determine the frame rate of " + path.string(), "the file is corrupt; re-render it");
-  out.step = std::max(1, static_cast<int>(out.fps / opts.target_fps));  // Python int() of a positive float
-
-  CodecCtx cc;
+// The decoder of the video stream, opened with the stream's parameters.
+void open_decoder(const stdfs::path& path, const OpenVideo& v, const SampleOptions& opts, CodecCtx& cc) {
+  const AVStream* st = v.fmt.p->streams[v.stream];
   cc.p = avcodec_alloc_context3(v.codec);
   if (!cc.p) throw Error("out of memory allocating a decoder for " + path.string());
   int ret = avcodec_parameters_to_context(cc.p, st->codecpar);  // copies extradata (codec private data)
@@ -265,19 +250,18 @@ Frames load_frames(const std::filesystem::path& path, const SampleOptions& opts)
     throw Error("cannot open the " + std::string(v.codec->name) + " decoder for " + path.string() + ": " +
                     av_error_string(ret),
                 "the stream parameters are corrupt; re-render the video");
+}
 
-  const int rotation = rotation_degrees(st);
-  const int64_t nb_frames = st->nb_frames;
-  Packet pkt;
-  FramePtr frame;
-  FramePtr bgr_frame;
-  SwsCtx sws;
-  int sws_w = 0, sws_h = 0, sws_fmt = -1;
-  bool stop = false;
+// Decoded pictures to BGR (as OpenCV's VideoCapture converts them), rotated by the stream's
+// display matrix, then sampled into Frames.
+class FrameConverter {
+ public:
+  FrameConverter(const stdfs::path& path, const AVCodecContext* cc, int rotation, const SampleOptions& opts, Frames& out)
+      : path_(path), cc_(cc), rotation_(rotation), opts_(opts), out_(out) {}
 
-  auto convert = [&](AVFrame* f) {
+  void add(const AVFrame* f) {
     // OpenCV converts over the coded size (macroblock-aligned) when the frame buffer has it.
-    int w = cc.p->coded_width, h = cc.p->coded_height;
+    int w = cc_->coded_width, h = cc_->coded_height;
     if (w < f->width || h < f->height) {
       w = f->width;
       h = f->height;
@@ -290,112 +274,150 @@ Frames load_frames(const std::filesystem::path& path, const SampleOptions& opts)
         }
       }
     }
-    if (!sws.p || w != sws_w || h != sws_h || f->format != sws_fmt) {
-      sws.p = sws_getCachedContext(sws.p, w, h, static_cast<AVPixelFormat>(f->format), w, h, AV_PIX_FMT_BGR24,
-                                   SWS_BICUBIC, nullptr, nullptr, nullptr);
-      if (!sws.p)
-        throw Error("cannot convert pixel format " +
-                    pix_fmt_name(f->format) + " of " +
-                    path.string());
-      av_frame_unref(bgr_frame.p);
-      bgr_frame.p->format = AV_PIX_FMT_BGR24;
-      bgr_frame.p->width = w;
-      bgr_frame.p->height = h;
-      if (av_frame_get_buffer(bgr_frame.p, 32) < 0) throw Error("out of memory decoding " + path.string());
-      sws_w = w;
-      sws_h = h;
-      sws_fmt = f->format;
-    }
-    sws_scale(sws.p, f->data, f->linesize, 0, f->height, bgr_frame.p->data, bgr_frame.p->linesize);
-    cv::Mat bgr(f->height, f->width, CV_8UC3, bgr_frame.p->data[0], static_cast<size_t>(bgr_frame.p->linesize[0]));
-    if (rotation == 90) {
-      cv::Mat r;
-      cv::rotate(bgr, r, cv::ROTATE_90_CLOCKWISE);
-      add_bgr_frame(r, opts, out);
-    } else if (rotation == 180) {
-      cv::Mat r;
-      cv::rotate(bgr, r, cv::ROTATE_180);
-      add_bgr_frame(r, opts, out);
-    } else if (rotation == 270) {
-      cv::Mat r;
-      cv::rotate(bgr, r, cv::ROTATE_90_COUNTERCLOCKWISE);
-      add_bgr_frame(r, opts, out);
-    } else {
-      add_bgr_frame(bgr, opts, out);
-    }
-  };
+    if (!sws_.p || w != sws_w_ || h != sws_h_ || f->format != sws_fmt_) reconfigure(w, h, f->format);
+    sws_scale(sws_.p, f->data, f->linesize, 0, f->height, bgr_.p->data, bgr_.p->linesize);
+    cv::Mat bgr(f->height, f->width, CV_8UC3, bgr_.p->data[0], static_cast<size_t>(bgr_.p->linesize[0]));
+    if (rotation_ != 90 && rotation_ != 180 && rotation_ != 270) return add_bgr_frame(bgr, opts_, out_);
+    cv::Mat r;
+    cv::rotate(bgr, r, rotation_ == 90 ? cv::ROTATE_90_CLOCKWISE : rotation_ == 180 ? cv::ROTATE_180
+                                                                                     : cv::ROTATE_90_COUNTERCLOCKWISE);
+    add_bgr_frame(r, opts_, out_);
+  }
 
+ private:
+  void reconfigure(int w, int h, int format) {
+    sws_.p = sws_getCachedContext(sws_.p, w, h, static_cast<AVPixelFormat>(format), w, h, AV_PIX_FMT_BGR24, SWS_BICUBIC,
+                                  nullptr, nullptr, nullptr);
+    if (!sws_.p) throw Error("cannot convert pixel format " + pix_fmt_name(format) + " of " + path_.string());
+    av_frame_unref(bgr_.p);
+    bgr_.p->format = AV_PIX_FMT_BGR24;
+    bgr_.p->width = w;
+    bgr_.p->height = h;
+    if (av_frame_get_buffer(bgr_.p, 32) < 0) throw Error("out of memory decoding " + path_.string());
+    sws_w_ = w;
+    sws_h_ = h;
+    sws_fmt_ = format;
+  }
+
+  const stdfs::path& path_;
+  const AVCodecContext* cc_;
+  const int rotation_;  // degrees clockwise; only 90, 180 and 270 rotate (as OpenCV)
+  const SampleOptions& opts_;
+  Frames& out_;
+  FramePtr bgr_;
+  SwsCtx sws_;
+  int sws_w_ = 0, sws_h_ = 0, sws_fmt_ = -1;
+};
+
+// The read-send-receive loop, with OpenCV's tolerance of decode errors and its frame-count cap.
+class DecodeLoop {
+ public:
+  DecodeLoop(const stdfs::path& path, const OpenVideo& v, AVCodecContext* cc, FrameConverter& conv, Frames& out)
+      : path_(path), v_(v), cc_(cc), conv_(conv), out_(out), nb_frames_(v.fmt.p->streams[v.stream]->nb_frames) {}
+
+  void run() {
+    bool drain = true;
+    while (!stop_) {
+      int ret = av_read_frame(v_.fmt.p, pkt_.p);
+      if (ret == AVERROR(EAGAIN)) continue;
+      if (ret < 0) {
+        if (ret != AVERROR_EOF)
+          spdlog::warn("reading {} ended early after {} frames: {} (file truncated?)", path_.string(), out_.decoded,
+                       av_error_string(ret));
+        break;
+      }
+      if (pkt_.p->stream_index != v_.stream) {
+        av_packet_unref(pkt_.p);
+        continue;
+      }
+      ret = avcodec_send_packet(cc_, pkt_.p);
+      for (int tries = 0; ret == AVERROR(EAGAIN) && !stop_ && tries < 1000; ++tries) {  // output full: drain it first
+        receive_all();
+        ret = avcodec_send_packet(cc_, pkt_.p);
+      }
+      av_packet_unref(pkt_.p);
+      if (ret < 0 && !stop_) {  // OpenCV stops reading at a refused packet
+        spdlog::warn("decoding {} stopped after {} frames: {}", path_.string(), out_.decoded, av_error_string(ret));
+        drain = false;
+        break;
+      }
+      receive_all();
+    }
+    if (drain && !stop_ && avcodec_send_packet(cc_, nullptr) >= 0) {  // drain: frames held back by reordering/threads
+      // A decode error while draining ends the video, as in OpenCV (its next flush packet is refused).
+      receive_all();
+    }
+  }
+
+ private:
   // Receives every frame the decoder has ready; returns on EAGAIN ("needs input"), EOF ("drained")
-  // or a decode error. After a decode error OpenCV reads the next packet, so decoding goes on (up to
-  // 64 errors in a row).
-  int errors_in_a_row = 0;
-  auto receive_all = [&]() -> int {
-    while (!stop) {
-      int r = avcodec_receive_frame(cc.p, frame.p);
+  // or a decode error. After a decode error OpenCV reads the next packet, so decoding goes on (up
+  // to 64 errors in a row).
+  int receive_all() {
+    while (!stop_) {
+      int r = avcodec_receive_frame(cc_, frame_.p);
       if (r == AVERROR(EAGAIN) || r == AVERROR_EOF) return r;
       if (r < 0) {
-        spdlog::debug("decoding {}: frame {} not decodable: {}", path.string(), out.decoded, av_error_string(r));
-        if (++errors_in_a_row > 64) {
-          spdlog::warn("decoding {} stopped after {} frames: {}", path.string(), out.decoded, av_error_string(r));
-          stop = true;
+        spdlog::debug("decoding {}: frame {} not decodable: {}", path_.string(), out_.decoded, av_error_string(r));
+        if (++errors_in_a_row_ > 64) {
+          spdlog::warn("decoding {} stopped after {} frames: {}", path_.string(), out_.decoded, av_error_string(r));
+          stop_ = true;
         }
         return r;
       }
-      errors_in_a_row = 0;
-      if (nb_frames > 0 && out.decoded > nb_frames) {  // OpenCV's grabFrame cap
-        stop = true;
-        av_frame_unref(frame.p);
+      errors_in_a_row_ = 0;
+      if (nb_frames_ > 0 && out_.decoded > nb_frames_) {  // OpenCV's grabFrame cap
+        stop_ = true;
+        av_frame_unref(frame_.p);
         return 0;
       }
-      const int64_t index = out.decoded++;
-      if (index % out.step == 0) {
-        if (!frame.p->data[0]) {
-          av_frame_unref(frame.p);
-          throw Error("decoder returned an empty picture in " + path.string());
+      const int64_t index = out_.decoded++;
+      if (index % out_.step == 0) {
+        if (!frame_.p->data[0]) {
+          av_frame_unref(frame_.p);
+          throw Error("decoder returned an empty picture in " + path_.string());
         }
-        convert(frame.p);
-        out.indices.push_back(index);
+        conv_.add(frame_.p);
+        out_.indices.push_back(index);
       }
-      av_frame_unref(frame.p);
+      av_frame_unref(frame_.p);
     }
     return 0;
-  };
-
-  bool drain = true;
-  while (!stop) {
-    ret = av_read_frame(v.fmt.p, pkt.p);
-    if (ret == AVERROR(EAGAIN)) continue;
-    if (ret < 0) {
-      if (ret != AVERROR_EOF)
-        spdlog::warn("reading {} ended early after {} frames: {} (file truncated?)", path.string(), out.decoded,
-                     av_error_string(ret));
-      break;
-    }
-    if (pkt.p->stream_index != v.stream) {
-      av_packet_unref(pkt.p);
-      continue;
-    }
-    ret = avcodec_send_packet(cc.p, pkt.p);
-    for (int tries = 0; ret == AVERROR(EAGAIN) && !stop && tries < 1000; ++tries) {  // output full: drain it first
-      receive_all();
-      ret = avcodec_send_packet(cc.p, pkt.p);
-    }
-    av_packet_unref(pkt.p);
-    if (ret < 0 && !stop) {  // OpenCV stops reading at a refused packet
-      spdlog::warn("decoding {} stopped after {} frames: {}", path.string(), out.decoded, av_error_string(ret));
-      drain = false;
-      break;
-    }
-    receive_all();
-  }
-  if (drain && !stop && avcodec_send_packet(cc.p, nullptr) >= 0) {  // drain: frames held back by reordering/threads
-    // A decode error while draining ends the video, as in OpenCV (its next flush packet is refused).
-    receive_all();
   }
 
+  const stdfs::path& path_;
+  const OpenVideo& v_;
+  AVCodecContext* cc_;
+  FrameConverter& conv_;
+  Frames& out_;
+  const int64_t nb_frames_;
+  Packet pkt_;
+  FramePtr frame_;
+  bool stop_ = false;
+  int errors_in_a_row_ = 0;
+};
+
+}  // namespace
+
+Frames load_frames(const std::filesystem::path& path, const SampleOptions& opts) {
+  if (!(opts.target_fps > 0.0)) throw Error("SampleOptions::target_fps must be > 0");
+  check_file(path);
+  if (is_still_image(path)) return load_still(path, opts);
+
+  OpenVideo v;
+  open_video(path, v);
+  const AVStream* st = v.fmt.p->streams[v.stream];
+  Frames out;
+  out.fps = stream_fps(st);
+  if (!(out.fps > 0.0)) throw Error("cannot determine the frame rate of " + path.string(), "the file is corrupt; re-render it");
+  out.step = std::max(1, static_cast<int>(out.fps / opts.target_fps));  // Python int() of a positive float
+
+  CodecCtx cc;
+  open_decoder(path, v, opts, cc);
+  FrameConverter conv(path, cc.p, rotation_degrees(st), opts, out);
+  DecodeLoop(path, v, cc.p, conv, out).run();
   if (out.decoded == 0 || out.indices.empty())
-    throw Error("no frames could be decoded from " + path.string(),
-                "the video is empty, truncated or corrupt; re-render it");
+    throw Error("no frames could be decoded from " + path.string(), "the video is empty, truncated or corrupt; re-render it");
   return out;
 }
 
