@@ -119,8 +119,10 @@ std::optional<std::string> config_token(const json& cfg, const char* key, const 
 
 }  // namespace
 
-BpeVocab bpe_vocab_from_tokenizer_json(const json& tj, const json* tokenizer_config, const std::string& label) {
-  const Reader r(label);
+namespace {
+
+// The "model" object, checked to be byte-level BPE as this reader supports it.
+const json& bpe_model(const Reader& r, const json& tj) {
   if (!tj.is_object()) r.malformed("not a JSON object");
   if (!tj.contains("model") || !tj["model"].is_object()) r.malformed("no \"model\" object");
   const json& model = tj["model"];
@@ -141,15 +143,19 @@ BpeVocab bpe_vocab_from_tokenizer_json(const json& tj, const json* tokenizer_con
   }
   if (!model.contains("vocab") || !model["vocab"].is_object()) r.malformed("model.vocab is not an object {token: id}");
   if (!model.contains("merges") || !model["merges"].is_array()) r.malformed("model.merges is not an array");
+  return model;
+}
 
-  // Vocabulary, by id.
-  const json& vocab = model["vocab"];
+// The vocabulary by id (model.vocab, then the added tokens over it, unused placeholders in the
+// holes); added_ids maps each added token's content to its id.
+void read_vocab(const Reader& r, const json& tj, const json& vocab, const std::string& label, BpeVocab& v,
+                std::unordered_map<std::string, int32_t>& added_ids) {
   uint64_t n = 0;
   auto check_id = [&](const json& id, const std::string& what) -> uint64_t {
     if (!is_index(id)) r.malformed(what + " has the id " + brief(id) + ", not a non-negative integer");
-    const uint64_t v = id.get<uint64_t>();
-    if (v >= kMaxTokenId) r.malformed(what + " has the id " + std::to_string(v) + ", over the limit of 2^24");
-    return v;
+    const uint64_t x = id.get<uint64_t>();
+    if (x >= kMaxTokenId) r.malformed(what + " has the id " + std::to_string(x) + ", over the limit of 2^24");
+    return x;
   };
   for (auto it = vocab.begin(); it != vocab.end(); ++it)
     n = std::max(n, check_id(it.value(), "token \"" + it.key() + "\"") + 1);
@@ -162,7 +168,6 @@ BpeVocab bpe_vocab_from_tokenizer_json(const json& tj, const json* tokenizer_con
   }
   if (n == 0) r.malformed("the vocabulary is empty");
 
-  BpeVocab v;
   v.tokens.assign(static_cast<size_t>(n), std::string());
   v.types.assign(static_cast<size_t>(n), -1);
   for (auto it = vocab.begin(); it != vocab.end(); ++it) {
@@ -173,7 +178,6 @@ BpeVocab bpe_vocab_from_tokenizer_json(const json& tj, const json* tokenizer_con
     v.types[id] = static_cast<int32_t>(TokenType::Normal);
   }
   bool warned_strip = false;
-  std::unordered_map<std::string, int32_t> added_ids;  // content -> id
   for (const json& a : added) {
     const size_t id = static_cast<size_t>(a["id"].get<uint64_t>());
     const std::string content = a["content"].get<std::string>();
@@ -196,11 +200,11 @@ BpeVocab bpe_vocab_from_tokenizer_json(const json& tj, const json* tokenizer_con
       v.types[id] = static_cast<int32_t>(TokenType::Unused);
       ++holes;
     }
-  if (holes)
-    spdlog::warn("{}: {} ids between 0 and {} name no token; filled with unused placeholders", label, holes, n);
+  if (holes) spdlog::warn("{}: {} ids between 0 and {} name no token; filled with unused placeholders", label, holes, n);
+}
 
-  // Merges, as "left right".
-  const json& merges = model["merges"];
+// Merges, as "left right" (both of tokenizers' spellings accepted).
+void read_merges(const Reader& r, const json& merges, BpeVocab& v) {
   v.merges.reserve(merges.size());
   for (const json& m : merges) {
     if (m.is_string()) {
@@ -218,8 +222,10 @@ BpeVocab bpe_vocab_from_tokenizer_json(const json& tj, const json* tokenizer_con
       r.malformed("the merge " + brief(m) + " is neither \"left right\" nor [\"left\", \"right\"]");
     }
   }
+}
 
-  // Normalizer.
+// The normalizer (none, or NFC with a warning) and the pre-tokenizer, mapped to a named rule.
+void read_pre_tokenizer(const Reader& r, const json& tj, const json& model, const std::string& label, BpeVocab& v) {
   if (tj.contains("normalizer") && !tj["normalizer"].is_null()) {
     const json& nz = tj["normalizer"];
     const std::string nt = nz.is_object() ? r.str(nz, "type", "", "normalizer") : "";
@@ -230,8 +236,6 @@ BpeVocab bpe_vocab_from_tokenizer_json(const json& tj, const json* tokenizer_con
     else if (!empty_sequence)
       r.unsupported("the normalizer " + brief(nz) + " is not supported (only none, or NFC)");
   }
-
-  // Pre-tokenizer -> named rule.
   if (!tj.contains("pre_tokenizer") || tj["pre_tokenizer"].is_null())
     r.unsupported("a BPE tokenizer without a pre_tokenizer is not supported (byte-level BPE needs ByteLevel)");
   std::vector<std::string> rx;
@@ -246,87 +250,100 @@ BpeVocab bpe_vocab_from_tokenizer_json(const json& tj, const json* tokenizer_con
   if (ignore_merges != pre_tokenizer_rule(v.pre).ignore_merges)
     spdlog::warn("{}: model.ignore_merges is {} but the {} rule uses {}; the rule's setting applies", label,
                  ignore_merges, v.pre, pre_tokenizer_rule(v.pre).ignore_merges);
+}
 
+using IdOf = std::function<int32_t(const std::string& text)>;
+
+// The post-processor's special tokens around $A: BOS before, EOS after.
+void apply_post_processor(const Reader& r, const json& p, const IdOf& id_of, BpeVocab& v) {
+  if (p.is_null()) return;
+  const uint64_t n = v.tokens.size();
+  const std::string pt = p.is_object() ? r.str(p, "type", "", "post_processor") : "";
+  if (pt == "Sequence") {
+    if (p.contains("processors") && p["processors"].is_array())
+      for (const json& q : p["processors"]) apply_post_processor(r, q, id_of, v);
+    return;
+  }
+  if (pt == "ByteLevel") return;
+  if (pt == "TemplateProcessing") {
+    if (!p.contains("single") || !p["single"].is_array()) r.malformed("post_processor.single is not an array");
+    bool seen_seq = false;
+    for (const json& item : p["single"]) {
+      if (item.contains("Sequence")) {
+        seen_seq = true;
+        continue;
+      }
+      if (!item.contains("SpecialToken") || !item["SpecialToken"].contains("id") || !item["SpecialToken"]["id"].is_string())
+        r.malformed("post_processor.single item " + brief(item) + " is neither a Sequence nor a SpecialToken");
+      const std::string tok = item["SpecialToken"]["id"].get<std::string>();
+      int32_t id = -1;
+      if (p.contains("special_tokens") && p["special_tokens"].contains(tok)) {
+        const json& st = p["special_tokens"][tok];
+        if (st.contains("ids") && st["ids"].is_array() && st["ids"].size() == 1 && is_index(st["ids"][0]))
+          id = static_cast<int32_t>(std::min<uint64_t>(st["ids"][0].get<uint64_t>(), INT32_MAX));
+      }
+      if (id < 0) id = id_of(tok);
+      if (id < 0 || static_cast<uint64_t>(id) >= n)
+        r.malformed("post_processor names the special token \"" + tok + "\", which is not in the vocabulary");
+      if (!seen_seq) {
+        v.bos = id;
+        v.add_bos = true;
+      } else {
+        v.eos = id;
+        v.add_eos = true;
+      }
+    }
+    return;
+  }
+  if (pt == "BertProcessing" || pt == "RobertaProcessing") {
+    auto pair_id = [&](const char* key) -> int32_t {
+      if (!p.contains(key) || !p[key].is_array() || p[key].size() != 2 || !is_index(p[key][1]) || p[key][1].get<uint64_t>() >= n)
+        r.malformed(std::string("post_processor.") + key + " is not [token, id] within the vocabulary");
+      return static_cast<int32_t>(p[key][1].get<uint64_t>());
+    };
+    v.bos = pair_id("cls");
+    v.eos = pair_id("sep");
+    v.add_bos = v.add_eos = true;
+    return;
+  }
+  r.unsupported("the post_processor " + brief(p) + " is not supported");
+}
+
+// tokenizer_config.json's bos_token / eos_token / add_bos_token / add_eos_token override.
+void apply_tokenizer_config(const json& cfg, const std::string& label, const IdOf& id_of, BpeVocab& v) {
+  const Reader rc(label + " (tokenizer_config.json)");
+  for (const char* key : {"bos_token", "eos_token"}) {
+    const auto text = config_token(cfg, key, rc);
+    if (!text) continue;
+    const int32_t id = id_of(*text);
+    if (id < 0) rc.malformed(std::string(key) + " \"" + *text + "\" is not a token of tokenizer.json's vocabulary");
+    (std::string(key) == "bos_token" ? v.bos : v.eos) = id;
+  }
+  v.add_bos = rc.flag(cfg, "add_bos_token", v.add_bos, "tokenizer_config");
+  v.add_eos = rc.flag(cfg, "add_eos_token", v.add_eos, "tokenizer_config");
+}
+
+}  // namespace
+
+BpeVocab bpe_vocab_from_tokenizer_json(const json& tj, const json* tokenizer_config, const std::string& label) {
+  const Reader r(label);
+  const json& model = bpe_model(r, tj);
+  const json& vocab = model["vocab"];
+  BpeVocab v;
+  std::unordered_map<std::string, int32_t> added_ids;  // content -> id
+  read_vocab(r, tj, vocab, label, v, added_ids);
+  read_merges(r, model["merges"], v);
+  read_pre_tokenizer(r, tj, model, label, v);
   // Token lookup by text: added tokens by content, then vocabulary entries as written or in byte-level form.
-  auto id_of = [&](const std::string& text) -> int32_t {
+  const IdOf id_of = [&](const std::string& text) -> int32_t {
     if (auto it = added_ids.find(text); it != added_ids.end()) return it->second;
     if (vocab.contains(text)) return static_cast<int32_t>(vocab[text].get<uint64_t>());
     const std::string bl = gpt2_bytes_to_unicode(text);
     if (vocab.contains(bl)) return static_cast<int32_t>(vocab[bl].get<uint64_t>());
     return -1;
   };
-
-  // Post-processor: special tokens around $A.
-  std::function<void(const json&)> post = [&](const json& p) {
-    if (p.is_null()) return;
-    const std::string pt = p.is_object() ? r.str(p, "type", "", "post_processor") : "";
-    if (pt == "Sequence") {
-      if (p.contains("processors") && p["processors"].is_array())
-        for (const json& q : p["processors"]) post(q);
-      return;
-    }
-    if (pt == "ByteLevel") return;
-    if (pt == "TemplateProcessing") {
-      if (!p.contains("single") || !p["single"].is_array()) r.malformed("post_processor.single is not an array");
-      bool seen_seq = false;
-      for (const json& item : p["single"]) {
-        if (item.contains("Sequence")) {
-          seen_seq = true;
-          continue;
-        }
-        if (!item.contains("SpecialToken") || !item["SpecialToken"].contains("id") ||
-            !item["SpecialToken"]["id"].is_string())
-          r.malformed("post_processor.single item " + brief(item) + " is neither a Sequence nor a SpecialToken");
-        const std::string tok = item["SpecialToken"]["id"].get<std::string>();
-        int32_t id = -1;
-        if (p.contains("special_tokens") && p["special_tokens"].contains(tok)) {
-          const json& st = p["special_tokens"][tok];
-          if (st.contains("ids") && st["ids"].is_array() && st["ids"].size() == 1 && is_index(st["ids"][0]))
-            id = static_cast<int32_t>(std::min<uint64_t>(st["ids"][0].get<uint64_t>(), INT32_MAX));
-        }
-        if (id < 0) id = id_of(tok);
-        if (id < 0 || static_cast<uint64_t>(id) >= n)
-          r.malformed("post_processor names the special token \"" + tok + "\", which is not in the vocabulary");
-        if (!seen_seq) {
-          v.bos = id;
-          v.add_bos = true;
-        } else {
-          v.eos = id;
-          v.add_eos = true;
-        }
-      }
-      return;
-    }
-    if (pt == "BertProcessing" || pt == "RobertaProcessing") {
-      auto pair_id = [&](const char* key) -> int32_t {
-        if (!p.contains(key) || !p[key].is_array() || p[key].size() != 2 || !is_index(p[key][1]) ||
-            p[key][1].get<uint64_t>() >= n)
-          r.malformed(std::string("post_processor.") + key + " is not [token, id] within the vocabulary");
-        return static_cast<int32_t>(p[key][1].get<uint64_t>());
-      };
-      v.bos = pair_id("cls");
-      v.eos = pair_id("sep");
-      v.add_bos = v.add_eos = true;
-      return;
-    }
-    r.unsupported("the post_processor " + brief(p) + " is not supported");
-  };
-  if (tj.contains("post_processor")) post(tj["post_processor"]);
-
-  // tokenizer_config.json overrides.
-  if (tokenizer_config && tokenizer_config->is_object()) {
-    const json& cfg = *tokenizer_config;
-    const Reader rc(label + " (tokenizer_config.json)");
-    for (const char* key : {"bos_token", "eos_token"}) {
-      const auto text = config_token(cfg, key, rc);
-      if (!text) continue;
-      const int32_t id = id_of(*text);
-      if (id < 0) rc.malformed(std::string(key) + " \"" + *text + "\" is not a token of tokenizer.json's vocabulary");
-      (std::string(key) == "bos_token" ? v.bos : v.eos) = id;
-    }
-    v.add_bos = rc.flag(cfg, "add_bos_token", v.add_bos, "tokenizer_config");
-    v.add_eos = rc.flag(cfg, "add_eos_token", v.add_eos, "tokenizer_config");
-  }
+  if (tj.contains("post_processor")) apply_post_processor(r, tj["post_processor"], id_of, v);
+  if (tokenizer_config && tokenizer_config->is_object()) apply_tokenizer_config(*tokenizer_config, label, id_of, v);
   return v;
 }
 
