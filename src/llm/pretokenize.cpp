@@ -6,6 +6,7 @@
 #include <string>
 
 #include "mtk/core/error.hpp"
+#include "mtk/core/utf8.hpp"
 #include "mtk/llm/tokenizer_pretokenize.hpp"
 
 namespace mtk::llm {
@@ -48,12 +49,7 @@ std::string pcre2_message(int code) {
 }
 
 // Length of the UTF-8 sequence starting with byte b (1 for a stray continuation/invalid byte).
-size_t utf8_len(unsigned char b) {
-  if (b < 0xC0) return 1;
-  if (b < 0xE0) return 2;
-  if (b < 0xF0) return 3;
-  return 4;
-}
+size_t utf8_len(unsigned char b) { return utf8::sequence_length(b); }
 
 }  // namespace
 

@@ -8,6 +8,7 @@
 #include <utility>
 
 #include "mtk/core/error.hpp"
+#include "mtk/core/utf8.hpp"
 
 namespace mtk::llm {
 
@@ -23,50 +24,14 @@ std::array<uint32_t, 256> make_byte_table() {
   return t;
 }
 
-void append_utf8(std::string& out, uint32_t cp) {
-  if (cp < 0x80) {
-    out += static_cast<char>(cp);
-  } else if (cp < 0x800) {
-    out += static_cast<char>(0xC0 | (cp >> 6));
-    out += static_cast<char>(0x80 | (cp & 0x3F));
-  } else if (cp < 0x10000) {
-    out += static_cast<char>(0xE0 | (cp >> 12));
-    out += static_cast<char>(0x80 | ((cp >> 6) & 0x3F));
-    out += static_cast<char>(0x80 | (cp & 0x3F));
-  } else {
-    out += static_cast<char>(0xF0 | (cp >> 18));
-    out += static_cast<char>(0x80 | ((cp >> 12) & 0x3F));
-    out += static_cast<char>(0x80 | ((cp >> 6) & 0x3F));
-    out += static_cast<char>(0x80 | (cp & 0x3F));
-  }
-}
+void append_utf8(std::string& out, uint32_t cp) { utf8::append(out, cp); }
 
 // Decodes one UTF-8 code point at s[i]; false when malformed.
 bool next_codepoint(std::string_view s, size_t& i, uint32_t& cp) {
-  const auto b0 = static_cast<unsigned char>(s[i]);
-  size_t n;
-  if (b0 < 0x80) {
-    cp = b0;
-    n = 1;
-  } else if ((b0 & 0xE0) == 0xC0) {
-    cp = b0 & 0x1F;
-    n = 2;
-  } else if ((b0 & 0xF0) == 0xE0) {
-    cp = b0 & 0x0F;
-    n = 3;
-  } else if ((b0 & 0xF8) == 0xF0) {
-    cp = b0 & 0x07;
-    n = 4;
-  } else {
-    return false;
-  }
-  if (i + n > s.size()) return false;
-  for (size_t k = 1; k < n; ++k) {
-    const auto b = static_cast<unsigned char>(s[i + k]);
-    if ((b & 0xC0) != 0x80) return false;
-    cp = (cp << 6) | (b & 0x3F);
-  }
-  i += n;
+  const utf8::Char c = utf8::at(s, i);
+  if (!c.valid) return false;
+  cp = c.cp;
+  i += c.len;
   return true;
 }
 

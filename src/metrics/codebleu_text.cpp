@@ -5,6 +5,7 @@
 #include <cstring>
 
 #include "codebleu_internal.hpp"
+#include "mtk/core/utf8.hpp"
 
 namespace mtk::metrics {
 namespace cb {
@@ -12,55 +13,20 @@ namespace cb {
 std::u32string utf8_decode(std::string_view s) {
   std::u32string out;
   out.reserve(s.size());
-  size_t i = 0, n = s.size();
-  while (i < n) {
-    unsigned char c = static_cast<unsigned char>(s[i]);
-    if (c < 0x80) {
-      out.push_back(c);
-      ++i;
-      continue;
-    }
-    int len = (c >> 5) == 0x6 ? 2 : (c >> 4) == 0xE ? 3 : (c >> 3) == 0x1E ? 4 : 0;
-    char32_t cp = len == 2 ? (c & 0x1F) : len == 3 ? (c & 0x0F) : (c & 0x07);
-    bool ok = len > 0 && i + len <= n;
-    for (int k = 1; ok && k < len; ++k) {
-      unsigned char d = static_cast<unsigned char>(s[i + k]);
-      if ((d >> 6) != 0x2) ok = false;
-      cp = (cp << 6) | (d & 0x3F);
-    }
-    if (!ok) {
-      out.push_back(0xFFFD);
-      ++i;
-      continue;
-    }
-    out.push_back(cp);
-    i += len;
+  for (size_t i = 0; i < s.size();) {
+    const utf8::Char c = utf8::at(s, i);
+    out.push_back(c.valid ? c.cp : 0xFFFD);
+    i += c.len;
   }
   return out;
 }
 
-void utf8_append(std::string& out, char32_t c) {
-  if (c < 0x80) {
-    out.push_back(static_cast<char>(c));
-  } else if (c < 0x800) {
-    out.push_back(static_cast<char>(0xC0 | (c >> 6)));
-    out.push_back(static_cast<char>(0x80 | (c & 0x3F)));
-  } else if (c < 0x10000) {
-    out.push_back(static_cast<char>(0xE0 | (c >> 12)));
-    out.push_back(static_cast<char>(0x80 | ((c >> 6) & 0x3F)));
-    out.push_back(static_cast<char>(0x80 | (c & 0x3F)));
-  } else {
-    out.push_back(static_cast<char>(0xF0 | (c >> 18)));
-    out.push_back(static_cast<char>(0x80 | ((c >> 12) & 0x3F)));
-    out.push_back(static_cast<char>(0x80 | ((c >> 6) & 0x3F)));
-    out.push_back(static_cast<char>(0x80 | (c & 0x3F)));
-  }
-}
+void utf8_append(std::string& out, char32_t c) { utf8::append(out, c); }
 
 std::string utf8_encode(std::u32string_view s) {
   std::string out;
   out.reserve(s.size());
-  for (char32_t c : s) utf8_append(out, c);
+  for (char32_t c : s) utf8::append(out, c);
   return out;
 }
 
@@ -73,18 +39,12 @@ bool py_isspace(char32_t c) {
 
 namespace {
 
-// Decodes one code point at s[i] (UTF-8); returns its byte length (1 for invalid bytes).
+// Decodes one code point at s[i] (UTF-8); returns its byte length (1 for invalid bytes, which
+// decode as U+FFFD).
 char32_t decode_at(std::string_view s, size_t i, size_t* len) {
-  unsigned char c = static_cast<unsigned char>(s[i]);
-  if (c < 0x80) {
-    *len = 1;
-    return c;
-  }
-  std::u32string one = utf8_decode(s.substr(i, std::min<size_t>(4, s.size() - i)));
-  char32_t cp = one.empty() ? 0xFFFD : one[0];
-  size_t l = cp == 0xFFFD ? 1 : cp < 0x800 ? 2 : cp < 0x10000 ? 3 : 4;
-  *len = l;
-  return cp;
+  const utf8::Char c = utf8::at(s, i);
+  *len = c.len;
+  return c.valid ? c.cp : 0xFFFD;
 }
 
 // Python's re `\w` for str patterns is Unicode alphanumeric or '_'. Exact for ASCII; for other

@@ -1,10 +1,11 @@
-#include "mtk/core/strings.hpp"
 #include "mtk/render/feedback.hpp"
 
 #include <algorithm>
 #include <cctype>
 
 #include "internal.hpp"
+#include "mtk/core/strings.hpp"
+#include "mtk/core/utf8.hpp"
 #include "mtk/render/result.hpp"
 
 namespace mtk::render {
@@ -16,27 +17,11 @@ constexpr std::string_view kArrow = "\u2771";   // ❱ (rich's current-line mark
 constexpr std::string_view kTopLeft = "\u256d";  // ╭
 constexpr std::string_view kBotLeft = "\u2570";  // ╰
 
-// Decodes one UTF-8 code point at s[i]; returns -1 (length 1) for an invalid byte.
+// Decodes one UTF-8 code point at s[i] as Python does; returns -1 (length 1) for an invalid byte.
 long decode(std::string_view s, size_t i, size_t& len) {
-  auto c = static_cast<unsigned char>(s[i]);
-  len = 1;
-  if (c < 0x80) return c;
-  int extra;
-  long cp;
-  if ((c & 0xE0) == 0xC0) extra = 1, cp = c & 0x1F;
-  else if ((c & 0xF0) == 0xE0) extra = 2, cp = c & 0x0F;
-  else if ((c & 0xF8) == 0xF0) extra = 3, cp = c & 0x07;
-  else return -1;
-  if (i + extra >= s.size()) return -1;
-  for (int k = 1; k <= extra; ++k) {
-    auto d = static_cast<unsigned char>(s[i + k]);
-    if ((d & 0xC0) != 0x80) return -1;
-    cp = (cp << 6) | (d & 0x3F);
-  }
-  static const long kMin[4] = {0, 0x80, 0x800, 0x10000};
-  if (cp < kMin[extra] || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) return -1;
-  len = static_cast<size_t>(extra) + 1;
-  return cp;
+  const utf8::Char c = utf8::at(s, i, true);
+  len = c.len;
+  return c.valid ? static_cast<long>(c.cp) : -1;
 }
 
 // str.isspace() for the code points str.strip() removes.
