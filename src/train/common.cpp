@@ -68,6 +68,74 @@ std::vector<std::pair<int, stdfs::path>> list_checkpoints(const stdfs::path& dir
   return out;
 }
 
+void check_config_keys(const nlohmann::json& j, const nlohmann::json& defaults, const std::string& recipe,
+                       const std::string& example) {
+  const std::string see = "see the keys in " + example;
+  if (!j.is_object()) throw Error(recipe + " config must be a JSON object", see);
+  for (auto it = j.begin(); it != j.end(); ++it) {
+    if (it.key() == "_comment" || it.key().rfind("//", 0) == 0) continue;
+    if (!defaults.contains(it.key())) throw Error("unknown " + recipe + " config key '" + it.key() + "'", see);
+    if (it.key() == "lora") {
+      if (!it->is_object()) throw Error(recipe + " config key 'lora' must be an object", "write {\"r\": 8, ...}");
+      for (auto l = it->begin(); l != it->end(); ++l)
+        if (!defaults["lora"].contains(l.key()))
+          throw Error("unknown " + recipe + " config key 'lora." + l.key() + "'",
+                      "use lora.r, lora.alpha, lora.dropout, lora.targets");
+    }
+  }
+}
+
+nlohmann::json lora_config_json(const llm::LoraConfig& c) {
+  return {{"r", c.r}, {"alpha", c.alpha}, {"dropout", c.dropout}, {"targets", c.targets}};
+}
+
+void read_lora_config(const nlohmann::json& j, llm::LoraConfig& c) {
+  if (!j.contains("lora")) return;
+  const nlohmann::json& l = j["lora"];
+  if (l.contains("r")) c.r = l["r"].get<int>();
+  if (l.contains("alpha")) c.alpha = l["alpha"].get<double>();
+  if (l.contains("dropout")) c.dropout = l["dropout"].get<double>();
+  if (l.contains("targets")) c.targets = l["targets"].get<std::vector<std::string>>();
+}
+
+void write_checkpoint(const stdfs::path& dir, int step, int keep_last, const std::function<void(const stdfs::path&)>& fill) {
+  const stdfs::path final_dir = dir / ("checkpoint-" + std::to_string(step));
+  const stdfs::path tmp = dir / ("checkpoint-" + std::to_string(step) + ".partial");
+  stdfs::remove_all(tmp);
+  stdfs::create_directories(tmp);
+  fill(tmp);
+  stdfs::remove_all(final_dir);
+  stdfs::rename(tmp, final_dir);
+  auto cks = list_checkpoints(dir);
+  while (static_cast<int>(cks.size()) > keep_last) {
+    stdfs::remove_all(cks.front().second);
+    cks.erase(cks.begin());
+  }
+}
+
+void keep_metrics_until(const stdfs::path& dir, int step, const std::string& csv_header,
+                        const std::function<std::string(const nlohmann::json&)>& csv_row) {
+  const stdfs::path jl = dir / "metrics.jsonl";
+  std::string keep, csv = csv_header + "\n";
+  if (stdfs::exists(jl)) {
+    std::istringstream in(fs::read_file(jl));
+    std::string line;
+    while (std::getline(in, line)) {
+      nlohmann::json r;
+      try {
+        r = nlohmann::json::parse(line);
+      } catch (const nlohmann::json::exception&) {
+        continue;  // empty, or cut by a kill
+      }
+      if (r.value("step", 0) > step) continue;
+      keep += line + "\n";
+      csv += csv_row(r) + "\n";
+    }
+  }
+  fs::atomic_write(jl, keep);
+  fs::atomic_write(dir / "metrics.csv", csv);
+}
+
 std::string read_prompt_file(const std::string& path) {
   stdfs::path p(path);
   if (p.is_relative() && !stdfs::exists(p)) p = fs::project_root() / p;

@@ -106,24 +106,14 @@ json to_json(const GrpoConfig& c) {
           {"keep_last", c.keep_last},
           {"threads", c.threads},
           {"dtype", c.dtype},
-          {"lora", {{"r", c.lora.r}, {"alpha", c.lora.alpha}, {"dropout", c.lora.dropout}, {"targets", c.lora.targets}}}};
+          {"crash_after_step", c.crash_after_step},
+          {"lora", lora_config_json(c.lora)}};
 }
 
 GrpoConfig grpo_config_from_json(const json& j) {
   GrpoConfig c;
   const json defaults = to_json(c);
-  const std::string see = "see the keys in configs/grpo/smollm2-135m-cpu.json";
-  if (!j.is_object()) throw Error("GRPO config must be a JSON object", see);
-  for (auto it = j.begin(); it != j.end(); ++it) {
-    if (it.key() == "_comment" || it.key().rfind("//", 0) == 0) continue;
-    if (!defaults.contains(it.key())) throw Error("unknown GRPO config key '" + it.key() + "'", see);
-    if (it.key() == "lora") {
-      if (!it->is_object()) throw Error("GRPO config key 'lora' must be an object", "write {\"r\": 8, ...}");
-      for (auto l = it->begin(); l != it->end(); ++l)
-        if (!defaults["lora"].contains(l.key()))
-          throw Error("unknown GRPO config key 'lora." + l.key() + "'", "use lora.r, lora.alpha, lora.dropout, lora.targets");
-    }
-  }
+  check_config_keys(j, defaults, "GRPO", "configs/grpo/smollm2-135m-cpu.json");
   try {
     auto get = [&](const char* k, auto& v) {
       if (j.contains(k)) v = j.at(k).get<std::decay_t<decltype(v)>>();
@@ -170,13 +160,8 @@ GrpoConfig grpo_config_from_json(const json& j) {
     get("keep_last", c.keep_last);
     get("threads", c.threads);
     get("dtype", c.dtype);
-    if (j.contains("lora")) {
-      const json& l = j["lora"];
-      if (l.contains("r")) c.lora.r = l["r"].get<int>();
-      if (l.contains("alpha")) c.lora.alpha = l["alpha"].get<double>();
-      if (l.contains("dropout")) c.lora.dropout = l["dropout"].get<double>();
-      if (l.contains("targets")) c.lora.targets = l["targets"].get<std::vector<std::string>>();
-    }
+    get("crash_after_step", c.crash_after_step);
+    read_lora_config(j, c.lora);
   } catch (const json::exception& e) {
     throw Error(std::string("GRPO config: a value has the wrong type: ") + e.what(), "check the config's value types");
   }
@@ -251,29 +236,6 @@ std::string csv_row(const json& r, const std::vector<std::string>& names) {
   return s + f;
 }
 
-// Keeps the rows up to `step` (a resumed run rewrites what an interrupted run logged later).
-void rewrite_metrics(const stdfs::path& dir, int step, const std::vector<std::string>& names) {
-  const stdfs::path jl = dir / "metrics.jsonl";
-  std::string keep, csv = csv_header(names) + "\n";
-  if (stdfs::exists(jl)) {
-    std::istringstream in(fs::read_file(jl));
-    std::string line;
-    while (std::getline(in, line)) {
-      json r;
-      try {
-        r = json::parse(line);
-      } catch (const json::exception&) {
-        continue;  // empty, or cut by a kill
-      }
-      if (r.value("step", 0) > step) continue;
-      keep += line + "\n";
-      csv += csv_row(r, names) + "\n";
-    }
-  }
-  fs::atomic_write(jl, keep);
-  fs::atomic_write(dir / "metrics.csv", csv);
-}
-
 struct TrainState {
   int step = 0;     // generation batches done
   int updates = 0;  // optimizer updates done
@@ -329,6 +291,20 @@ at::Tensor pad_rows(const std::vector<at::Tensor>& rows, int64_t T) {
   for (const auto& r : rows) padded.push_back(at::constant_pad_nd(r, {0, T - r.size(0)}, 0));
   return at::stack(padded);
 }
+
+}  // namespace
+
+double grpo_sequence_share(GrpoLossType t, int64_t batch, double active, double active_total) {
+  switch (t) {
+    case GrpoLossType::grpo:
+    case GrpoLossType::dr_grpo: return 1.0 / static_cast<double>(batch);
+    case GrpoLossType::bnpo: return std::max(1.0, active) / std::max(1.0, active_total);
+    case GrpoLossType::dapo: return 1.0;
+  }
+  return 1.0;
+}
+
+namespace {
 
 double mean_of(const std::vector<double>& v) {
   double s = 0;
@@ -403,7 +379,9 @@ GrpoResult run_grpo(const GrpoConfig& cfg, bool resume) {
   stdfs::create_directories(out);
   const json resolved = to_json(cfg);
   auto shape_of = [](json j) {
-    for (const char* k : {"output_dir", "save_every", "keep_last", "threads", "render_workers", "render_timeout_s"}) j.erase(k);
+    for (const char* k : {"output_dir", "save_every", "keep_last", "threads", "render_workers", "render_timeout_s",
+                          "crash_after_step"})
+      j.erase(k);
     return j;
   };
   if (resume && stdfs::exists(out / "config.json") &&
@@ -431,31 +409,22 @@ GrpoResult run_grpo(const GrpoConfig& cfg, bool resume) {
     st.num_tokens = s.at("num_tokens").get<double>();
     set_rng_state(data_rng, st.rng);
     opt.load((ck / "trainer_tensors.safetensors").string());
-    rewrite_metrics(out, st.step, names);
+    keep_metrics_until(out, st.step, csv_header(names), [&](const json& r) { return csv_row(r, names); });
     spdlog::info("grpo: resumed from {} (step {}/{})", ck.string(), st.step, cfg.max_steps);
   } else {
-    rewrite_metrics(out, 0, names);
+    keep_metrics_until(out, 0, csv_header(names), [&](const json& r) { return csv_row(r, names); });
     st.order = epoch_order(data_rng, tasks.size(), true);
     st.rng = rng_state(data_rng);
   }
   auto save_checkpoint = [&]() {
-    const stdfs::path final_dir = out / ("checkpoint-" + std::to_string(st.step));
-    const stdfs::path tmp = out / ("checkpoint-" + std::to_string(st.step) + ".partial");
-    stdfs::remove_all(tmp);
-    stdfs::create_directories(tmp);
-    opt.save((tmp / "trainer_tensors.safetensors").string());
-    lora->save_peft(tmp.string(), cfg.model);
-    const json s{{"step", st.step},     {"updates", st.updates}, {"epoch", st.epoch},
-                 {"cursor", st.cursor}, {"data_order", st.order}, {"rng_state", st.rng},
-                 {"num_tokens", st.num_tokens}, {"total_updates", total_updates}, {"warmup_updates", warmup}};
-    fs::atomic_write(tmp / "trainer_state.json", s.dump(2) + "\n");
-    stdfs::remove_all(final_dir);
-    stdfs::rename(tmp, final_dir);
-    auto cks = list_checkpoints(out);
-    while (static_cast<int>(cks.size()) > cfg.keep_last) {
-      stdfs::remove_all(cks.front().second);
-      cks.erase(cks.begin());
-    }
+    write_checkpoint(out, st.step, cfg.keep_last, [&](const stdfs::path& tmp) {
+      opt.save((tmp / "trainer_tensors.safetensors").string());
+      lora->save_peft(tmp.string(), cfg.model);
+      const json s{{"step", st.step},     {"updates", st.updates}, {"epoch", st.epoch},
+                   {"cursor", st.cursor}, {"data_order", st.order}, {"rng_state", st.rng},
+                   {"num_tokens", st.num_tokens}, {"total_updates", total_updates}, {"warmup_updates", warmup}};
+      fs::atomic_write(tmp / "trainer_state.json", s.dump(2) + "\n");
+    });
   };
 
   spdlog::info("grpo: {} steps of {} prompts x {} completions, {} updates each ({} in all, warm-up {}); reward {}; "
@@ -630,24 +599,40 @@ GrpoResult run_grpo(const GrpoConfig& cfg, bool resume) {
     double loss_sum = 0, grad_norm_sum = 0, lr_last = 0;
     std::map<std::string, double> loss_metrics;
     double low_min = std::numeric_limits<double>::infinity(), high_max = 0;
+    const double active_total = in.mask.sum().item<double>();
     for (int k = 0; k < cfg.num_iterations; ++k) {
+      // One sequence's graph at a time: its part of the batch loss, backward, then the next.
       opt.zero_grad();
       std::vector<at::Tensor> logp_rows, ent_rows;
-      for (const auto& c : comps) {
+      for (int64_t i = 0; i < B; ++i) {
+        const Completion& c = comps[static_cast<size_t>(i)];
+        const int64_t L = static_cast<int64_t>(c.tokens.size());
         at::Tensor ent;
-        logp_rows.push_back(completion_logps(model, c, cfg.temperature, &ent));
+        const at::Tensor logp = completion_logps(model, c, cfg.temperature, &ent);
+        GrpoLossInputs one;
+        one.logp = logp.view({1, L});
+        one.old_logp = in.old_logp.narrow(0, i, 1).narrow(1, 0, L);
+        if (in.ref_logp.defined()) one.ref_logp = in.ref_logp.narrow(0, i, 1).narrow(1, 0, L);
+        one.mask = in.mask.narrow(0, i, 1).narrow(1, 0, L);
+        one.advantages = in.advantages.narrow(0, i, 1);
+        one.num_items_in_batch = in.num_items_in_batch;
+        const double active = one.mask.sum().item<double>();
+        (grpo_loss(lcfg, one).loss * grpo_sequence_share(lcfg.loss_type, B, active, active_total)).backward();
+        logp_rows.push_back(logp.detach());
         ent_rows.push_back(ent);
       }
       in.logp = pad_rows(logp_rows, T);
       in.entropies = pad_rows(ent_rows, T);
       if (k == 0) {  // the policy is the sampler's: old == new up to numerics
-        at::NoGradGuard ng;
-        const at::Tensor d = ((in.logp.detach() - in.old_logp).abs() * in.mask);
+        const at::Tensor d = ((in.logp - in.old_logp).abs() * in.mask);
         log.first_update_max_logp_diff = d.max().item<double>();
-        log.first_update_mean_logp_diff = d.sum().item<double>() / std::max(1.0, in.mask.sum().item<double>());
+        log.first_update_mean_logp_diff = d.sum().item<double>() / std::max(1.0, active_total);
       }
-      const GrpoLossOutput lo = grpo_loss(lcfg, in);
-      lo.loss.backward();
+      // The batch's loss value and TRL's metrics, from the whole batch (no graph).
+      const GrpoLossOutput lo = [&] {
+        at::NoGradGuard ng;
+        return grpo_loss(lcfg, in);
+      }();
       grad_norm_sum += opt.clip_grad_norm(cfg.max_grad_norm);
       lr_last = cfg.lr * lr_lambda(st.updates, total_updates, warmup);
       opt.step(lr_last, st.updates + 1, adam);
@@ -735,6 +720,11 @@ GrpoResult run_grpo(const GrpoConfig& cfg, bool resume) {
                  format_duration(seconds_since(t_run) / steps_here * (cfg.max_steps - st.step)));
     res.history.push_back(std::move(log));
     res.steps = st.step;
+    if (cfg.crash_after_step > 0 && st.step == cfg.crash_after_step) {
+      res.crashed = true;
+      res.wall_s = seconds_since(t_run);
+      return res;
+    }
     if (st.step == cfg.max_steps || (cfg.save_every > 0 && st.step % cfg.save_every == 0)) save_checkpoint();
   }
   res.wall_s = seconds_since(t_run);

@@ -70,29 +70,19 @@ json to_json(const SftConfig& c) {
   j["gradient_checkpointing"] = c.gradient_checkpointing;
   j["quantize"] = c.quantize;
   j["init_adapter"] = c.init_adapter;
-  j["lora"] = {{"r", c.lora.r}, {"alpha", c.lora.alpha}, {"dropout", c.lora.dropout}, {"targets", c.lora.targets}};
+  j["lora"] = lora_config_json(c.lora);
   return j;
 }
 
 SftConfig sft_config_from_json(const json& j) {
   SftConfig c;
   const json defaults = to_json(c);
-  if (!j.is_object()) throw Error("SFT config must be a JSON object", "see configs/sft/smollm2-135m.json");
-  for (auto it = j.begin(); it != j.end(); ++it) {
-    if (it.key() == "_comment" || it.key().rfind("//", 0) == 0) continue;
-    if (it.key() == "crash_after_step") {  // a test hook older versions wrote into config.json
-      spdlog::warn("SFT config: ignoring crash_after_step (no longer a configuration key)");
-      continue;
-    }
-    if (!defaults.contains(it.key()))
-      throw Error("unknown SFT config key '" + it.key() + "'", "see the keys in configs/sft/smollm2-135m.json");
-    if (it.key() == "lora") {
-      if (!it->is_object()) throw Error("SFT config key 'lora' must be an object", "write {\"r\": 8, ...}");
-      for (auto l = it->begin(); l != it->end(); ++l)
-        if (!defaults["lora"].contains(l.key()))
-          throw Error("unknown SFT config key 'lora." + l.key() + "'", "use lora.r, lora.alpha, lora.dropout, lora.targets");
-    }
+  json given = j;
+  if (given.is_object() && given.contains("crash_after_step")) {  // a test hook older versions wrote into config.json
+    spdlog::warn("SFT config: ignoring crash_after_step (no longer a configuration key)");
+    given.erase("crash_after_step");
   }
+  check_config_keys(given, defaults, "SFT", "configs/sft/smollm2-135m.json");
   try {
     auto get = [&](const char* k, auto& v) {
       if (j.contains(k)) v = j.at(k).get<std::decay_t<decltype(v)>>();
@@ -127,13 +117,7 @@ SftConfig sft_config_from_json(const json& j) {
     get("gradient_checkpointing", c.gradient_checkpointing);
     get("quantize", c.quantize);
     get("init_adapter", c.init_adapter);
-    if (j.contains("lora")) {
-      const json& l = j["lora"];
-      if (l.contains("r")) c.lora.r = l["r"].get<int>();
-      if (l.contains("alpha")) c.lora.alpha = l["alpha"].get<double>();
-      if (l.contains("dropout")) c.lora.dropout = l["dropout"].get<double>();
-      if (l.contains("targets")) c.lora.targets = l["targets"].get<std::vector<std::string>>();
-    }
+    read_lora_config(j, c.lora);
   } catch (const json::exception& e) {
     throw Error(std::string("SFT config: a value has the wrong type: ") + e.what(), "check the config's value types");
   }
@@ -268,28 +252,7 @@ std::string csv_row(const json& r) {
 }
 
 // Keeps the metrics rows up to `step` (a resumed run rewrites what the killed run logged later).
-void truncate_metrics(const stdfs::path& dir, int step) {
-  const stdfs::path jl = dir / "metrics.jsonl";
-  std::string keep, csv = csv_header() + "\n";
-  if (stdfs::exists(jl)) {
-    std::istringstream in(fs::read_file(jl));
-    std::string line;
-    while (std::getline(in, line)) {
-      if (line.empty()) continue;
-      json r;
-      try {
-        r = json::parse(line);
-      } catch (const json::exception&) {
-        continue;  // a line cut by the kill
-      }
-      if (r.value("step", 0) > step) continue;
-      keep += line + "\n";
-      csv += csv_row(r) + "\n";
-    }
-  }
-  fs::atomic_write(jl, keep);
-  fs::atomic_write(dir / "metrics.csv", csv);
-}
+void truncate_metrics(const stdfs::path& dir, int step) { keep_metrics_until(dir, step, csv_header(), csv_row); }
 
 // The settings that shape the numbers must match on resume, or the resumed run would not reproduce
 // the uninterrupted one: every key but where the run is written (output_dir), how often it is
@@ -463,20 +426,11 @@ SftResult run_sft_examples(const SftConfig& cfg, llm::Model& model, const std::v
   };
 
   auto save_checkpoint = [&]() {
-    const stdfs::path final_dir = out / ("checkpoint-" + std::to_string(st.step));
-    const stdfs::path tmp = out / ("checkpoint-" + std::to_string(st.step) + ".partial");
-    stdfs::remove_all(tmp);
-    stdfs::create_directories(tmp);
-    opt.save((tmp / "trainer_tensors.safetensors").string());
-    lora->save_peft(tmp.string(), base_model_name);
-    fs::atomic_write(tmp / "trainer_state.json", state_json(st, total, warmup).dump(2) + "\n");
-    stdfs::remove_all(final_dir);
-    stdfs::rename(tmp, final_dir);
-    auto cks = list_checkpoints(out);
-    while (static_cast<int>(cks.size()) > cfg.keep_last) {
-      stdfs::remove_all(cks.front().second);
-      cks.erase(cks.begin());
-    }
+    write_checkpoint(out, st.step, cfg.keep_last, [&](const stdfs::path& tmp) {
+      opt.save((tmp / "trainer_tensors.safetensors").string());
+      lora->save_peft(tmp.string(), base_model_name);
+      fs::atomic_write(tmp / "trainer_state.json", state_json(st, total, warmup).dump(2) + "\n");
+    });
   };
 
   SftResult res;

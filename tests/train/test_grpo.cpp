@@ -1,5 +1,6 @@
 // The GRPO recipe (train/grpo.hpp): its configuration, the reward check before step 1, and a real
 // step of SmolLM2-135M-Instruct (Q4_1) with real renders in the sandbox.
+#include <ATen/ATen.h>
 #include <catch2/catch.hpp>
 
 #include <cmath>
@@ -12,6 +13,7 @@
 #include "mtk/core/fs.hpp"
 #include "mtk/llm/safetensors.hpp"
 #include "mtk/train/grpo.hpp"
+#include "mtk/train/grpo_loss_torch.hpp"
 
 namespace stdfs = std::filesystem;
 using json = nlohmann::json;
@@ -31,6 +33,14 @@ std::string error_of(const std::function<void()>& f) {
 
 json project_config() {
   return mtk::config::load_file((mtk::fs::project_root() / "configs/grpo/smollm2-135m-cpu.json").string());
+}
+
+// The real model, or "" (with a warning) when it has not been fetched.
+stdfs::path smollm2() {
+  const stdfs::path model = mtk::fs::project_root() / "models" / "SmolLM2-135M-Instruct.Q4_1.gguf";
+  if (stdfs::exists(model)) return model;
+  WARN("skipped: no " << model.string() << " (scripts/fetch_models.sh smollm2)");
+  return {};
 }
 
 }  // namespace
@@ -75,6 +85,43 @@ TEST_CASE("GRPO config: the paper's defaults, the CPU config, overrides and erro
              Catch::Contains("PSNR"));
 }
 
+TEST_CASE("GRPO: per-sequence backward gives the batch loss's gradient for every loss_type", "[grpo_loop]") {
+  using namespace mtk::train;
+  at::manual_seed(7);
+  const int64_t B = 4, T = 6;
+  const at::Tensor base = at::randn({B, T}, at::kDouble) * 0.1 - 1.0;
+  const at::Tensor old = base + at::randn({B, T}, at::kDouble) * 0.2;
+  const at::Tensor ref = base + at::randn({B, T}, at::kDouble) * 0.1;
+  at::Tensor mask = at::ones({B, T}, at::kDouble);
+  mask.narrow(0, 1, 1).narrow(1, 3, 3).zero_();  // a shorter completion
+  mask.narrow(0, 2, 1).zero_();                  // a masked one (truncated)
+  const at::Tensor adv = at::tensor({0.5, -1.0, 0.3, 0.2}, at::kDouble);
+  for (const char* type : {"grpo", "bnpo", "dr_grpo", "dapo"}) {
+    INFO(type);
+    GrpoLossConfig lc;
+    lc.loss_type = parse_grpo_loss_type(type);
+    lc.beta = 0.005;
+    lc.max_completion_length = T;
+    const double active_total = mask.sum().item<double>();
+    GrpoLossInputs in{base.clone().requires_grad_(true), old, ref, mask, adv, at::Tensor(), active_total};
+    const at::Tensor whole = grpo_loss(lc, in).loss;
+    whole.backward();
+    const at::Tensor g_whole = in.logp.grad().clone();
+    at::Tensor lp = base.clone().requires_grad_(true);
+    double sum = 0;
+    for (int64_t i = 0; i < B; ++i) {
+      GrpoLossInputs one{lp.narrow(0, i, 1),  old.narrow(0, i, 1), ref.narrow(0, i, 1), mask.narrow(0, i, 1),
+                         adv.narrow(0, i, 1), at::Tensor(),        active_total};
+      const at::Tensor l = grpo_loss(lc, one).loss *
+                           grpo_sequence_share(lc.loss_type, B, mask.narrow(0, i, 1).sum().item<double>(), active_total);
+      l.backward();
+      sum += l.item<double>();
+    }
+    CHECK(sum == Approx(whole.item<double>()).epsilon(1e-12));
+    CHECK(at::allclose(lp.grad(), g_whole, 1e-12, 1e-14));
+  }
+}
+
 TEST_CASE("GRPO: a reward term without its weights stops the run before step 1", "[grpo_loop]") {
   json j = project_config();
   const std::string out = (stdfs::temp_directory_path() / "mtk-grpo-noweights").string();
@@ -88,11 +135,8 @@ TEST_CASE("GRPO: a reward term without its weights stops the run before step 1",
 }
 
 TEST_CASE("GRPO: a real step of SmolLM2 with renders", "[grpo_loop][slow]") {
-  const stdfs::path model = mtk::fs::project_root() / "models" / "SmolLM2-135M-Instruct.Q4_1.gguf";
-  if (!stdfs::exists(model)) {
-    WARN("skipped: no " << model.string() << " (scripts/fetch_models.sh smollm2)");
-    return;
-  }
+  const stdfs::path model = smollm2();
+  if (model.empty()) return;
   const stdfs::path out = stdfs::temp_directory_path() / "mtk-grpo-step";
   stdfs::remove_all(out);
   json j = project_config();
@@ -153,4 +197,52 @@ TEST_CASE("GRPO: a real step of SmolLM2 with renders", "[grpo_loop][slow]") {
   for (float x : v) norm += static_cast<double>(x) * x;
   CHECK(norm > 0);
   stdfs::remove_all(out);
+}
+
+TEST_CASE("GRPO: interrupted after step 2, --resume from checkpoint 1 reproduces the uninterrupted run", "[grpo_loop][slow][resume]") {
+  const stdfs::path model = smollm2();
+  if (model.empty()) return;
+  const stdfs::path root = stdfs::temp_directory_path() / "mtk-grpo-resume";
+  stdfs::remove_all(root);
+  auto config = [&](const std::string& dir, int crash) {
+    json j = project_config();
+    mtk::config::apply_overrides(j, {"model=" + model.string(), "output_dir=" + (root / dir).string(),
+                                     "num_generations=2", "prompts_per_step=1", "num_iterations=2", "max_steps=3",
+                                     "max_completion_length=24", "lr=1e-4", "save_every=1",
+                                     "crash_after_step=" + std::to_string(crash)});
+    return grpo_config_from_json(j);
+  };
+  const auto a = mtk::train::run_grpo(config("a", 0), false);
+  REQUIRE(a.steps == 3);
+  const auto b1 = mtk::train::run_grpo(config("b", 2), false);
+  REQUIRE(b1.crashed);
+  REQUIRE(stdfs::exists(root / "b" / "checkpoint-1"));
+  REQUIRE_FALSE(stdfs::exists(root / "b" / "checkpoint-2"));  // the "kill" came before step 2's checkpoint
+  const auto b2 = mtk::train::run_grpo(config("b", 0), true);
+  REQUIRE(b2.steps == 3);
+  REQUIRE(b2.history.size() == 2);  // steps 2 and 3 again
+
+  // The same rows (times and memory aside) and the same adapter, bit for bit.
+  auto rows = [&](const std::string& dir) {
+    std::vector<json> out;
+    std::istringstream in(mtk::fs::read_file(root / dir / "metrics.jsonl"));
+    std::string line;
+    while (std::getline(in, line)) {
+      if (line.empty()) continue;
+      json r = json::parse(line);
+      for (auto it = r.begin(); it != r.end();)
+        it = (it.key().rfind("time/", 0) == 0 || it.key() == "tokens_per_s" || it.key().find("rss") != std::string::npos)
+                 ? r.erase(it)
+                 : std::next(it);
+      out.push_back(r);
+    }
+    return out;
+  };
+  const auto ra = rows("a"), rb = rows("b");
+  REQUIRE(ra.size() == 3);
+  REQUIRE(rb.size() == 3);
+  for (size_t i = 0; i < 3; ++i) CHECK(ra[i] == rb[i]);
+  CHECK(mtk::fs::read_file(root / "a" / "adapter" / "adapter_model.safetensors") ==
+        mtk::fs::read_file(root / "b" / "adapter" / "adapter_model.safetensors"));
+  stdfs::remove_all(root);
 }

@@ -4,10 +4,14 @@
 // optimizer_torch.hpp.
 #include <cstdint>
 #include <filesystem>
+#include <functional>
+#include <nlohmann/json.hpp>
 #include <random>
 #include <string>
 #include <utility>
 #include <vector>
+
+#include "mtk/llm/lora.hpp"
 
 namespace mtk::train {
 
@@ -28,6 +32,28 @@ void set_rng_state(std::mt19937_64& r, const std::string& state);
 
 // The complete checkpoint-<N>/ folders of a run folder (those holding trainer_state.json), by N.
 std::vector<std::pair<int, std::filesystem::path>> list_checkpoints(const std::filesystem::path& dir);
+
+// Checks the keys of a recipe's config object against `defaults` (to_json of a default config):
+// an unknown key, an unknown lora.* key or a "lora" that is not an object is an mtk::Error naming
+// the key ("unknown <recipe> config key 'x'", fix: see `example`). "_comment" and "//..." keys
+// are comments.
+void check_config_keys(const nlohmann::json& j, const nlohmann::json& defaults, const std::string& recipe,
+                       const std::string& example);
+// The "lora" object of a config: {"r", "alpha", "dropout", "targets"}; missing keys keep c's values.
+nlohmann::json lora_config_json(const llm::LoraConfig& c);
+void read_lora_config(const nlohmann::json& j, llm::LoraConfig& c);
+
+// Writes <dir>/checkpoint-<step>/ atomically: `fill` writes the files into
+// checkpoint-<step>.partial/, which is then renamed into place; afterwards only the newest
+// keep_last complete checkpoints are kept.
+void write_checkpoint(const std::filesystem::path& dir, int step, int keep_last,
+                      const std::function<void(const std::filesystem::path&)>& fill);
+
+// Keeps the rows of <dir>/metrics.jsonl up to `step` (a resumed run rewrites what an interrupted
+// run logged after its checkpoint; lines cut by a kill are dropped) and rebuilds metrics.csv from
+// them: `csv_header`, then csv_row(row) per row.
+void keep_metrics_until(const std::filesystem::path& dir, int step, const std::string& csv_header,
+                        const std::function<std::string(const nlohmann::json&)>& csv_row);
 
 // A prompt file's text without trailing newlines; a relative path not found from the working
 // directory is read from the project root.

@@ -18,7 +18,9 @@
 //      configured RewardSpec (checked with check_weights before step 1);
 //   5. advantages: grpo_advantages over groups of num_generations (scale_rewards);
 //   6. num_iterations (mu) optimizer updates on the batch: per-token log-probs of the policy
-//      (adapter on, with gradient), the reference's (adapter off, no gradient; only when
+//      (adapter on, with gradient; one sequence's graph at a time: its share of the batch loss,
+//      grpo_sequence_share, goes backward before the next sequence's forward, so memory does not
+//      grow with the batch; the loss value and TRL's metrics come from the whole batch), the reference's (adapter off, no gradient; only when
 //      beta > 0), grpo_loss, gradient clipping, AdamW (optimizer_torch.hpp) with the linear
 //      schedule over max_steps * num_iterations updates. On the first update the policy equals
 //      the sampler, so the ratio is 1 up to the numerics of generation vs training forward.
@@ -82,8 +84,16 @@ struct GrpoConfig {
   int keep_last = 2;
   int threads = 0;     // intra-op threads; 0: every hardware thread
   std::string dtype = "f32";
+  // Testing: stop abruptly after this step (no checkpoint, no export, as a kill would); 0: never.
+  int crash_after_step = 0;
   llm::LoraConfig lora;  // for a fresh adapter
 };
+
+// The factor that turns grpo_loss of one sequence (a batch of 1) into its share of the batch's
+// loss, so that the shares sum to the batch loss in value and gradient: 1/batch for grpo and
+// dr_grpo, max(1, active) / max(1, active_total) for bnpo, 1 for dapo (num_items_in_batch already
+// counts the batch).
+double grpo_sequence_share(GrpoLossType t, int64_t batch, double active, double active_total);
 
 // Unknown keys are errors naming the key; missing keys keep their defaults ("reward" through
 // reward::spec_from_json). to_json writes every key.
@@ -109,6 +119,7 @@ struct GrpoResult {
   int steps = 0;        // done in total (including before a resume)
   int total_steps = 0;
   double wall_s = 0;    // this process's
+  bool crashed = false;  // stopped by crash_after_step
   std::vector<GrpoStepLog> history;  // this process's steps
 };
 
