@@ -10,8 +10,11 @@
 
 #include "mtk/core/error.hpp"
 #include "mtk/core/fs.hpp"
+#include "mtk/core/run_meta.hpp"
+#include "mtk/llm/libtorch_version.hpp"
 #include "mtk/llm/lora_torch.hpp"
 #include "mtk/llm/safetensors.hpp"
+#include "mtk/render/render.hpp"
 #include "mtk/train/optimizer_torch.hpp"
 
 namespace mtk::train {
@@ -134,6 +137,19 @@ void keep_metrics_until(const stdfs::path& dir, int step, const std::string& csv
   }
   fs::atomic_write(jl, keep);
   fs::atomic_write(dir / "metrics.csv", csv);
+}
+
+void write_train_run_meta(const stdfs::path& dir, const std::string& kind, const nlohmann::json& resolved, bool resume,
+                          std::vector<nlohmann::json> models) {
+  run_meta::Inputs meta;
+  meta.kind = kind;
+  meta.config = resolved;
+  meta.config["resume"] = resume;
+  meta.resumed = resume;
+  meta.libtorch_version = llm::libtorch_version();
+  meta.manim_version = [] { return render::manim_version(fs::manim_python()); };
+  meta.models = std::move(models);
+  run_meta::write(dir, meta);
 }
 
 std::string read_prompt_file(const std::string& path) {

@@ -19,6 +19,7 @@
 #include "mtk/core/error.hpp"
 #include "mtk/core/fs.hpp"
 #include "mtk/core/progress.hpp"
+#include "mtk/core/run_meta.hpp"
 #include "mtk/data/dataset.hpp"
 #include "mtk/data/prompt.hpp"
 #include "mtk/llm/generate.hpp"
@@ -106,7 +107,6 @@ json to_json(const GrpoConfig& c) {
           {"keep_last", c.keep_last},
           {"threads", c.threads},
           {"dtype", c.dtype},
-          {"crash_after_step", c.crash_after_step},
           {"lora", lora_config_json(c.lora)}};
 }
 
@@ -160,7 +160,6 @@ GrpoConfig grpo_config_from_json(const json& j) {
     get("keep_last", c.keep_last);
     get("threads", c.threads);
     get("dtype", c.dtype);
-    get("crash_after_step", c.crash_after_step);
     read_lora_config(j, c.lora);
   } catch (const json::exception& e) {
     throw Error(std::string("GRPO config: a value has the wrong type: ") + e.what(), "check the config's value types");
@@ -324,7 +323,7 @@ double seconds_since(Clock::time_point t) { return std::chrono::duration<double>
 
 }  // namespace
 
-GrpoResult run_grpo(const GrpoConfig& cfg, bool resume) {
+GrpoResult run_grpo(const GrpoConfig& cfg, bool resume, const GrpoRunOptions& run) {
   // ---- set-up: everything that can fail does so before step 1 ----
   const GrpoLossConfig lcfg = loss_config(cfg);
   const ScaleRewards scale = parse_scale_rewards(cfg.scale_rewards);
@@ -379,9 +378,7 @@ GrpoResult run_grpo(const GrpoConfig& cfg, bool resume) {
   stdfs::create_directories(out);
   const json resolved = to_json(cfg);
   auto shape_of = [](json j) {
-    for (const char* k : {"output_dir", "save_every", "keep_last", "threads", "render_workers", "render_timeout_s",
-                          "crash_after_step"})
-      j.erase(k);
+    for (const char* k : {"output_dir", "save_every", "keep_last", "render_workers", "render_timeout_s"}) j.erase(k);
     return j;
   };
   if (resume && stdfs::exists(out / "config.json") &&
@@ -389,6 +386,11 @@ GrpoResult run_grpo(const GrpoConfig& cfg, bool resume) {
     throw Error("the configuration differs from the one " + out.string() + " was trained with",
                 "resume with the same settings (see " + (out / "config.json").string() + ") or use a new output_dir");
   fs::atomic_write(out / "config.json", resolved.dump(2) + "\n");
+  {
+    std::vector<json> models{run_meta::model_json("model", cfg.model, lm->path())};
+    if (!cfg.init_adapter.empty()) models.push_back(run_meta::model_json("init_adapter", cfg.init_adapter, cfg.init_adapter));
+    write_train_run_meta(out, "manim-train grpo", resolved, resume, std::move(models));
+  }
   const std::vector<std::string> names = grpo_metric_names(cfg.reward);
   const int total_updates = cfg.max_steps * cfg.num_iterations;
   const int warmup = static_cast<int>(std::ceil(cfg.warmup_ratio * total_updates));
@@ -720,7 +722,7 @@ GrpoResult run_grpo(const GrpoConfig& cfg, bool resume) {
                  format_duration(seconds_since(t_run) / steps_here * (cfg.max_steps - st.step)));
     res.history.push_back(std::move(log));
     res.steps = st.step;
-    if (cfg.crash_after_step > 0 && st.step == cfg.crash_after_step) {
+    if (run.crash_after_step > 0 && st.step == run.crash_after_step) {
       res.crashed = true;
       res.wall_s = seconds_since(t_run);
       return res;

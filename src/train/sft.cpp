@@ -22,12 +22,10 @@
 #include "mtk/core/run_meta.hpp"
 #include "mtk/data/prompt.hpp"
 #include "mtk/llm/generate.hpp"
-#include "mtk/llm/libtorch_version.hpp"
 #include "mtk/llm/lora_torch.hpp"
 #include "mtk/llm/model.hpp"
 #include "mtk/llm/safetensors.hpp"
 #include "mtk/llm/tokenizer.hpp"
-#include "mtk/render/render.hpp"
 #include "mtk/train/common.hpp"
 #include "mtk/train/optimizer_torch.hpp"
 
@@ -356,18 +354,10 @@ SftResult run_sft_examples(const SftConfig& cfg, llm::Model& model, const std::v
     check_resume_threads(out, cfg.threads);
   }
   fs::atomic_write(out / "config.json", resolved.dump(2) + "\n");
-  {
-    run_meta::Inputs meta;
-    meta.kind = "manim-train sft";
-    meta.config = resolved;
-    meta.config["resume"] = resume;
-    meta.resumed = resume;
-    meta.libtorch_version = llm::libtorch_version();
-    meta.manim_version = [] { return render::manim_version(fs::manim_python()); };
-    if (!run.model_file.empty()) meta.models.push_back(run_meta::model_json("model", base_model_name, run.model_file));
-    else meta.models.push_back({{"role", "model"}, {"name", base_model_name}, {"path", nullptr}, {"sha256", nullptr}});
-    run_meta::write(out, meta);
-  }
+  write_train_run_meta(out, "manim-train sft", resolved, resume,
+                       {run.model_file.empty()
+                            ? json{{"role", "model"}, {"name", base_model_name}, {"path", nullptr}, {"sha256", nullptr}}
+                            : run_meta::model_json("model", base_model_name, run.model_file)});
   const int per_step = cfg.batch_size * cfg.grad_accum;
   const int steps_per_epoch = static_cast<int>((train.size() + static_cast<size_t>(per_step) - 1) / static_cast<size_t>(per_step));
   const int total = cfg.max_steps > 0 ? cfg.max_steps : steps_per_epoch * cfg.epochs;

@@ -188,6 +188,8 @@ TEST_CASE("GRPO: a real step of SmolLM2 with renders", "[grpo_loop][slow]") {
   CHECK(stdfs::exists(out / "checkpoint-1" / "trainer_tensors.safetensors"));
   CHECK(stdfs::exists(out / "adapter" / "adapter_config.json"));
   CHECK(stdfs::exists(out / "adapter.gguf"));
+  const json meta = json::parse(mtk::fs::read_file(out / "run_meta.json"));
+  CHECK(meta.dump().find("manim-train grpo") != std::string::npos);
   const auto st = mtk::llm::SafetensorsFile::open((out / "adapter" / "adapter_model.safetensors").string());
   const auto* b = st.find("base_model.model.model.layers.0.self_attn.q_proj.lora_B.weight");
   REQUIRE(b);
@@ -204,21 +206,22 @@ TEST_CASE("GRPO: interrupted after step 2, --resume from checkpoint 1 reproduces
   if (model.empty()) return;
   const stdfs::path root = stdfs::temp_directory_path() / "mtk-grpo-resume";
   stdfs::remove_all(root);
-  auto config = [&](const std::string& dir, int crash) {
+  auto config = [&](const std::string& dir) {
     json j = project_config();
     mtk::config::apply_overrides(j, {"model=" + model.string(), "output_dir=" + (root / dir).string(),
                                      "num_generations=2", "prompts_per_step=1", "num_iterations=2", "max_steps=3",
-                                     "max_completion_length=24", "lr=1e-4", "save_every=1",
-                                     "crash_after_step=" + std::to_string(crash)});
+                                     "max_completion_length=24", "lr=1e-4", "save_every=1"});
     return grpo_config_from_json(j);
   };
-  const auto a = mtk::train::run_grpo(config("a", 0), false);
+  const auto a = mtk::train::run_grpo(config("a"), false);
   REQUIRE(a.steps == 3);
-  const auto b1 = mtk::train::run_grpo(config("b", 2), false);
+  mtk::train::GrpoRunOptions crash;
+  crash.crash_after_step = 2;
+  const auto b1 = mtk::train::run_grpo(config("b"), false, crash);
   REQUIRE(b1.crashed);
   REQUIRE(stdfs::exists(root / "b" / "checkpoint-1"));
   REQUIRE_FALSE(stdfs::exists(root / "b" / "checkpoint-2"));  // the "kill" came before step 2's checkpoint
-  const auto b2 = mtk::train::run_grpo(config("b", 0), true);
+  const auto b2 = mtk::train::run_grpo(config("b"), true);
   REQUIRE(b2.steps == 3);
   REQUIRE(b2.history.size() == 2);  // steps 2 and 3 again
 

@@ -55,6 +55,11 @@ void write_checkpoint(const std::filesystem::path& dir, int step, int keep_last,
 void keep_metrics_until(const std::filesystem::path& dir, int step, const std::string& csv_header,
                         const std::function<std::string(const nlohmann::json&)>& csv_row);
 
+// <dir>/run_meta.json of a training run (core/run_meta.hpp): kind ("manim-train sft"), the
+// resolved config plus "resume", libtorch and Manim versions, and `models` (run_meta::model_json).
+void write_train_run_meta(const std::filesystem::path& dir, const std::string& kind, const nlohmann::json& resolved,
+                          bool resume, std::vector<nlohmann::json> models);
+
 // A prompt file's text without trailing newlines; a relative path not found from the working
 // directory is read from the project root.
 std::string read_prompt_file(const std::string& path);

@@ -26,7 +26,9 @@
 //      the sampler, so the ratio is 1 up to the numerics of generation vs training forward.
 //
 // `max_steps` counts generation batches (each with num_iterations optimizer updates; TRL counts
-// the optimizer updates). Run folder <output_dir>: config.json, metrics.jsonl and metrics.csv
+// the optimizer updates). Run folder <output_dir>: config.json, run_meta.json (git revision,
+// libtorch and Manim versions, sha256 of the base model and the initial adapter:
+// core/run_meta.hpp), metrics.jsonl and metrics.csv
 // (one row per step under TRL's names, see grpo_metric_names), checkpoint-<step>/ (peft adapter,
 // trainer_tensors.safetensors with the AdamW moments, trainer_state.json with step, RNG state and
 // data order; written to a .partial folder renamed into place), and at the end adapter/ (peft)
@@ -84,8 +86,6 @@ struct GrpoConfig {
   int keep_last = 2;
   int threads = 0;     // intra-op threads; 0: every hardware thread
   std::string dtype = "f32";
-  // Testing: stop abruptly after this step (no checkpoint, no export, as a kill would); 0: never.
-  int crash_after_step = 0;
   llm::LoraConfig lora;  // for a fresh adapter
 };
 
@@ -123,8 +123,14 @@ struct GrpoResult {
   std::vector<GrpoStepLog> history;  // this process's steps
 };
 
+// What a run needs besides its configuration; never read from or written to config.json.
+struct GrpoRunOptions {
+  // Test hook: stop abruptly after this step (no checkpoint, no export, as a kill would); 0: never.
+  int crash_after_step = 0;
+};
+
 // Checks the config, the reward's weights, the render environment, loads the model (and adapter)
 // and the dataset, and trains. resume: continue from the newest checkpoint in output_dir.
-GrpoResult run_grpo(const GrpoConfig& cfg, bool resume);
+GrpoResult run_grpo(const GrpoConfig& cfg, bool resume, const GrpoRunOptions& run = {});
 
 }  // namespace mtk::train
