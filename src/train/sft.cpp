@@ -22,12 +22,12 @@
 #include "mtk/core/run_meta.hpp"
 #include "mtk/data/prompt.hpp"
 #include "mtk/llm/generate.hpp"
-#include "mtk/llm/libtorch_version.hpp"
 #include "mtk/llm/lora_torch.hpp"
 #include "mtk/llm/model.hpp"
 #include "mtk/llm/safetensors.hpp"
 #include "mtk/llm/tokenizer.hpp"
-#include "mtk/render/render.hpp"
+#include "mtk/train/common.hpp"
+#include "mtk/train/optimizer_torch.hpp"
 
 namespace mtk::train {
 
@@ -68,29 +68,19 @@ json to_json(const SftConfig& c) {
   j["gradient_checkpointing"] = c.gradient_checkpointing;
   j["quantize"] = c.quantize;
   j["init_adapter"] = c.init_adapter;
-  j["lora"] = {{"r", c.lora.r}, {"alpha", c.lora.alpha}, {"dropout", c.lora.dropout}, {"targets", c.lora.targets}};
+  j["lora"] = lora_config_json(c.lora);
   return j;
 }
 
 SftConfig sft_config_from_json(const json& j) {
   SftConfig c;
   const json defaults = to_json(c);
-  if (!j.is_object()) throw Error("SFT config must be a JSON object", "see configs/sft/smollm2-135m.json");
-  for (auto it = j.begin(); it != j.end(); ++it) {
-    if (it.key() == "_comment" || it.key().rfind("//", 0) == 0) continue;
-    if (it.key() == "crash_after_step") {  // a test hook older versions wrote into config.json
-      spdlog::warn("SFT config: ignoring crash_after_step (no longer a configuration key)");
-      continue;
-    }
-    if (!defaults.contains(it.key()))
-      throw Error("unknown SFT config key '" + it.key() + "'", "see the keys in configs/sft/smollm2-135m.json");
-    if (it.key() == "lora") {
-      if (!it->is_object()) throw Error("SFT config key 'lora' must be an object", "write {\"r\": 8, ...}");
-      for (auto l = it->begin(); l != it->end(); ++l)
-        if (!defaults["lora"].contains(l.key()))
-          throw Error("unknown SFT config key 'lora." + l.key() + "'", "use lora.r, lora.alpha, lora.dropout, lora.targets");
-    }
+  json given = j;
+  if (given.is_object() && given.contains("crash_after_step")) {  // a test hook older versions wrote into config.json
+    spdlog::warn("SFT config: ignoring crash_after_step (no longer a configuration key)");
+    given.erase("crash_after_step");
   }
+  check_config_keys(given, defaults, "SFT", "configs/sft/smollm2-135m.json");
   try {
     auto get = [&](const char* k, auto& v) {
       if (j.contains(k)) v = j.at(k).get<std::decay_t<decltype(v)>>();
@@ -125,13 +115,7 @@ SftConfig sft_config_from_json(const json& j) {
     get("gradient_checkpointing", c.gradient_checkpointing);
     get("quantize", c.quantize);
     get("init_adapter", c.init_adapter);
-    if (j.contains("lora")) {
-      const json& l = j["lora"];
-      if (l.contains("r")) c.lora.r = l["r"].get<int>();
-      if (l.contains("alpha")) c.lora.alpha = l["alpha"].get<double>();
-      if (l.contains("dropout")) c.lora.dropout = l["dropout"].get<double>();
-      if (l.contains("targets")) c.lora.targets = l["targets"].get<std::vector<std::string>>();
-    }
+    read_lora_config(j, c.lora);
   } catch (const json::exception& e) {
     throw Error(std::string("SFT config: a value has the wrong type: ") + e.what(), "check the config's value types");
   }
@@ -153,14 +137,6 @@ SftConfig sft_config_from_json(const json& j) {
 // ---- examples -----------------------------------------------------------------------------------
 
 namespace {
-
-std::string read_prompt_file(const std::string& path) {
-  stdfs::path p(path);
-  if (p.is_relative() && !stdfs::exists(p)) p = fs::project_root() / p;
-  std::string s = fs::read_file(p);
-  while (!s.empty() && (s.back() == '\n' || s.back() == '\r')) s.pop_back();
-  return s;
-}
 
 std::string fill_description(const std::string& tmpl, const std::string& description) {
   const std::string key = "{description}";
@@ -227,19 +203,6 @@ std::pair<std::vector<data::Task>, std::vector<data::Task>> split_validation(con
 
 namespace {
 
-double rss_mb() {
-  std::ifstream f("/proc/self/status");
-  std::string line;
-  while (std::getline(f, line))
-    if (line.rfind("VmRSS:", 0) == 0) return std::stod(line.substr(6)) / 1024.0;
-  return 0;
-}
-
-double lr_lambda(int step, int total, int warmup) {
-  if (step < warmup) return static_cast<double>(step) / std::max(1, warmup);
-  return std::max(0.0, static_cast<double>(total - step) / std::max(1, total - warmup));
-}
-
 // Sum of the completion tokens' negative log-likelihoods of one example, and their count.
 at::Tensor example_nll(const llm::Model& model, const SftExample& ex) {
   const int64_t n = static_cast<int64_t>(ex.tokens.size());
@@ -250,20 +213,6 @@ at::Tensor example_nll(const llm::Model& model, const SftExample& ex) {
   const at::Tensor logits = model.output_logits(hs);
   const at::Tensor target = ids.narrow(0, ex.prompt_len, n - ex.prompt_len).to(logits.device());
   return at::cross_entropy_loss(logits, target, {}, at::Reduction::Sum);
-}
-
-std::vector<int64_t> epoch_order(std::mt19937_64& rng, size_t n, bool shuffle) {
-  std::vector<int64_t> idx(n);
-  for (size_t i = 0; i < n; ++i) idx[i] = static_cast<int64_t>(i);
-  if (!shuffle) return idx;
-  for (size_t i = n; i > 1; --i) std::swap(idx[i - 1], idx[static_cast<size_t>(rng() % i)]);
-  return idx;
-}
-
-std::string rng_state(const std::mt19937_64& r) {
-  std::ostringstream o;
-  o << r;
-  return o.str();
 }
 
 struct TrainState {
@@ -279,21 +228,6 @@ json state_json(const TrainState& s, int total, int warmup) {
   return {{"step", s.step},           {"epoch", s.epoch}, {"data_order", s.order}, {"rng_state", s.rng},
           {"best_val_loss", s.best_val}, {"best_step", s.best_step}, {"total_steps", total},
           {"warmup_steps", warmup},   {"scheduler", "linear"}, {"threads_used", at::get_num_threads()}};
-}
-
-std::vector<std::pair<int, stdfs::path>> list_checkpoints(const stdfs::path& dir) {
-  std::vector<std::pair<int, stdfs::path>> out;
-  if (!stdfs::exists(dir)) return out;
-  for (const auto& e : stdfs::directory_iterator(dir)) {
-    const std::string name = e.path().filename().string();
-    if (!e.is_directory() || name.rfind("checkpoint-", 0) != 0) continue;
-    const std::string num = name.substr(11);
-    if (num.empty() || num.find_first_not_of("0123456789") != std::string::npos) continue;
-    if (!stdfs::exists(e.path() / "trainer_state.json")) continue;
-    out.emplace_back(std::stoi(num), e.path());
-  }
-  std::sort(out.begin(), out.end());
-  return out;
 }
 
 std::string csv_header() { return "step,epoch,loss,lr,grad_norm,tokens,completion_tokens,tokens_per_s,step_time_s,rss_mb,val_loss"; }
@@ -316,28 +250,7 @@ std::string csv_row(const json& r) {
 }
 
 // Keeps the metrics rows up to `step` (a resumed run rewrites what the killed run logged later).
-void truncate_metrics(const stdfs::path& dir, int step) {
-  const stdfs::path jl = dir / "metrics.jsonl";
-  std::string keep, csv = csv_header() + "\n";
-  if (stdfs::exists(jl)) {
-    std::istringstream in(fs::read_file(jl));
-    std::string line;
-    while (std::getline(in, line)) {
-      if (line.empty()) continue;
-      json r;
-      try {
-        r = json::parse(line);
-      } catch (const json::exception&) {
-        continue;  // a line cut by the kill
-      }
-      if (r.value("step", 0) > step) continue;
-      keep += line + "\n";
-      csv += csv_row(r) + "\n";
-    }
-  }
-  fs::atomic_write(jl, keep);
-  fs::atomic_write(dir / "metrics.csv", csv);
-}
+void truncate_metrics(const stdfs::path& dir, int step) { keep_metrics_until(dir, step, csv_header(), csv_row); }
 
 // The settings that shape the numbers must match on resume, or the resumed run would not reproduce
 // the uninterrupted one: every key but where the run is written (output_dir), how often it is
@@ -441,18 +354,10 @@ SftResult run_sft_examples(const SftConfig& cfg, llm::Model& model, const std::v
     check_resume_threads(out, cfg.threads);
   }
   fs::atomic_write(out / "config.json", resolved.dump(2) + "\n");
-  {
-    run_meta::Inputs meta;
-    meta.kind = "manim-train sft";
-    meta.config = resolved;
-    meta.config["resume"] = resume;
-    meta.resumed = resume;
-    meta.libtorch_version = llm::libtorch_version();
-    meta.manim_version = [] { return render::manim_version(fs::manim_python()); };
-    if (!run.model_file.empty()) meta.models.push_back(run_meta::model_json("model", base_model_name, run.model_file));
-    else meta.models.push_back({{"role", "model"}, {"name", base_model_name}, {"path", nullptr}, {"sha256", nullptr}});
-    run_meta::write(out, meta);
-  }
+  write_train_run_meta(out, "manim-train sft", resolved, resume,
+                       {run.model_file.empty()
+                            ? json{{"role", "model"}, {"name", base_model_name}, {"path", nullptr}, {"sha256", nullptr}}
+                            : run_meta::model_json("model", base_model_name, run.model_file)});
   const int per_step = cfg.batch_size * cfg.grad_accum;
   const int steps_per_epoch = static_cast<int>((train.size() + static_cast<size_t>(per_step) - 1) / static_cast<size_t>(per_step));
   const int total = cfg.max_steps > 0 ? cfg.max_steps : steps_per_epoch * cfg.epochs;
@@ -470,12 +375,8 @@ SftResult run_sft_examples(const SftConfig& cfg, llm::Model& model, const std::v
   }
   model.set_adapter(lora);
   model.set_gradient_checkpointing(cfg.gradient_checkpointing);
-  std::vector<at::Tensor> params = llm::lora_parameters(*lora);
-  std::vector<at::Tensor> m1, m2;
-  for (const auto& p : params) {
-    m1.push_back(at::zeros_like(p).detach());
-    m2.push_back(at::zeros_like(p).detach());
-  }
+  AdamWState opt(llm::lora_parameters(*lora));
+  std::vector<at::Tensor>& params = opt.params;
   TrainState st;
   std::mt19937_64 rng(cfg.seed);
   if (resume) {
@@ -491,20 +392,7 @@ SftResult run_sft_examples(const SftConfig& cfg, llm::Model& model, const std::v
     st.best_val = s.at("best_val_loss").get<double>();
     st.best_step = s.at("best_step").get<int>();
     std::istringstream(st.rng) >> rng;
-    const llm::SafetensorsFile f = llm::SafetensorsFile::open((ck / "trainer_tensors.safetensors").string());
-    at::NoGradGuard ng;
-    for (size_t i = 0; i < params.size(); ++i) {
-      for (auto [name, t] : {std::pair<std::string, at::Tensor*>{"param." + std::to_string(i), &params[i]},
-                             {"exp_avg." + std::to_string(i), &m1[i]},
-                             {"exp_avg_sq." + std::to_string(i), &m2[i]}}) {
-        const llm::SafeTensorInfo* info = f.find(name);
-        if (!info || static_cast<int64_t>(info->n_elements) != t->numel())
-          throw Error(ck.string() + ": tensor " + name + " is missing or mis-shaped", "the checkpoint is from another run");
-        at::Tensor v = at::empty(t->sizes(), at::kFloat);
-        llm::safetensor_to_f32(*info, v.data_ptr<float>());
-        t->copy_(v);
-      }
-    }
+    opt.load((ck / "trainer_tensors.safetensors").string());
     truncate_metrics(out, st.step);
     spdlog::info("sft: resumed from {} (step {}/{})", ck.string(), st.step, total);
   } else {
@@ -528,30 +416,11 @@ SftResult run_sft_examples(const SftConfig& cfg, llm::Model& model, const std::v
   };
 
   auto save_checkpoint = [&]() {
-    const stdfs::path final_dir = out / ("checkpoint-" + std::to_string(st.step));
-    const stdfs::path tmp = out / ("checkpoint-" + std::to_string(st.step) + ".partial");
-    stdfs::remove_all(tmp);
-    stdfs::create_directories(tmp);
-    std::vector<std::string> names;
-    std::vector<at::Tensor> ts;
-    for (size_t i = 0; i < params.size(); ++i) {
-      names.push_back("param." + std::to_string(i));
-      ts.push_back(params[i]);
-      names.push_back("exp_avg." + std::to_string(i));
-      ts.push_back(m1[i]);
-      names.push_back("exp_avg_sq." + std::to_string(i));
-      ts.push_back(m2[i]);
-    }
-    llm::write_safetensors_f32((tmp / "trainer_tensors.safetensors").string(), names, ts);
-    lora->save_peft(tmp.string(), base_model_name);
-    fs::atomic_write(tmp / "trainer_state.json", state_json(st, total, warmup).dump(2) + "\n");
-    stdfs::remove_all(final_dir);
-    stdfs::rename(tmp, final_dir);
-    auto cks = list_checkpoints(out);
-    while (static_cast<int>(cks.size()) > cfg.keep_last) {
-      stdfs::remove_all(cks.front().second);
-      cks.erase(cks.begin());
-    }
+    write_checkpoint(out, st.step, cfg.keep_last, [&](const stdfs::path& tmp) {
+      opt.save((tmp / "trainer_tensors.safetensors").string());
+      lora->save_peft(tmp.string(), base_model_name);
+      fs::atomic_write(tmp / "trainer_state.json", state_json(st, total, warmup).dump(2) + "\n");
+    });
   };
 
   SftResult res;
@@ -582,29 +451,8 @@ SftResult run_sft_examples(const SftConfig& cfg, llm::Model& model, const std::v
       loss_sum += l.item<double>();
     }
     const double lr = cfg.lr * lr_lambda(st.step, total, warmup);
-    double gn2 = 0;
-    {
-      at::NoGradGuard ng;
-      for (auto& p : params)
-        if (p.grad().defined()) gn2 += p.grad().to(at::kDouble).pow(2).sum().item<double>();
-      const double gnorm = std::sqrt(gn2);
-      if (cfg.max_grad_norm > 0) {
-        const double coef = cfg.max_grad_norm / (gnorm + 1e-6);
-        if (coef < 1)
-          for (auto& p : params)
-            if (p.grad().defined()) p.mutable_grad().mul_(coef);
-      }
-      const int t = st.step + 1;
-      const double bc1 = 1 - std::pow(cfg.adam_beta1, t), bc2 = 1 - std::pow(cfg.adam_beta2, t);
-      for (size_t i = 0; i < params.size(); ++i) {
-        at::Tensor g = params[i].grad().defined() ? params[i].grad() : at::zeros_like(params[i]);
-        params[i].mul_(1 - lr * cfg.weight_decay);
-        m1[i].mul_(cfg.adam_beta1).add_(g, 1 - cfg.adam_beta1);
-        m2[i].mul_(cfg.adam_beta2).addcmul_(g, g, 1 - cfg.adam_beta2);
-        const at::Tensor denom = (m2[i].sqrt() / std::sqrt(bc2)).add_(cfg.adam_eps);
-        params[i].addcdiv_(m1[i], denom, -lr / bc1);
-      }
-    }
+    const double grad_norm = opt.clip_grad_norm(cfg.max_grad_norm);
+    opt.step(lr, st.step + 1, {cfg.adam_beta1, cfg.adam_beta2, cfg.adam_eps, cfg.weight_decay});
     ++st.step;
     if (st.step % steps_per_epoch == 0 && st.step < total) {
       ++st.epoch;
@@ -617,7 +465,7 @@ SftResult run_sft_examples(const SftConfig& cfg, llm::Model& model, const std::v
     rec.step = st.step;
     rec.loss = loss_sum;
     rec.lr = lr;
-    rec.grad_norm = std::sqrt(gn2);
+    rec.grad_norm = grad_norm;
     rec.tokens = tokens;
     rec.completion_tokens = comp_tokens;
     rec.step_time_s = dt;
