@@ -250,16 +250,23 @@ void Renderer::Impl::probe() {
     view.tex_cache = tex_cache;
     view.work_dir = job_root;
     s.argv = detail::sandbox_argv(bwrap, view);
-    s.argv.push_back("/usr/bin/true");
+    s.argv.insert(s.argv.end(), {python.string(), "-c", "pass"});  // the venv is visible and runs
     s.env = {"PATH=/usr/bin:/bin"};
     s.timeout_s = 30;
     if (as_root) s.uid = opt.sandbox_uid, s.gid = opt.sandbox_gid;
     auto r = proc::run(s);
     if (!r.started() || r.exit_code != 0) {
       std::string msg = r.started() ? first_line(r.err) : r.spawn_error;
-      problem = "bubblewrap cannot create a sandbox here" + (msg.empty() ? std::string() : ": " + msg);
-      fix = "enable unprivileged user namespaces (sysctl kernel.unprivileged_userns_clone=1, "
-            "user.max_user_namespaces > 0; in a container allow clone/unshare), " + unsandboxed_hint;
+      if (!r.started() || msg.rfind("bwrap:", 0) == 0) {
+        problem = "bubblewrap cannot create a sandbox here" + (msg.empty() ? std::string() : ": " + msg);
+        fix = "enable unprivileged user namespaces (sysctl kernel.unprivileged_userns_clone=1, "
+              "user.max_user_namespaces > 0; in a container allow clone/unshare), " + unsandboxed_hint;
+      } else {
+        return fail("the Python at " + python.string() + " does not run inside the sandbox" +
+                        (msg.empty() ? std::string() : ": " + msg),
+                    "make the venv with scripts/setup.sh (from a Python under /usr), or set MTK_PYTHON to a venv "
+                    "whose Python the sandbox can see");
+      }
     }
   }
   if (problem.empty()) return;

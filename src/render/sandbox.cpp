@@ -55,6 +55,9 @@ std::vector<std::string> sandbox_argv(const std::string& bwrap, const SandboxVie
     }
   }
   for (const char* p : kSystemPaths) a.insert(a.end(), {"--ro-bind-try", p, p});
+  // /tmp first: what is bound below may live under the host's /tmp (a checkout there, say) and
+  // must not be hidden by the private /tmp mounted over it.
+  a.insert(a.end(), {"--dev", "/dev", "--proc", "/proc", "--size", std::to_string(view.tmp_bytes), "--tmpfs", "/tmp"});
   if (!view.python.empty()) {
     // The venv, at its own path (its scripts and sys.prefix name it), and the Python it was made
     // from when that lives outside /usr (a pyenv or conda build, say).
@@ -67,7 +70,6 @@ std::vector<std::string> sandbox_argv(const std::string& bwrap, const SandboxVie
       a.insert(a.end(), {"--ro-bind", prefix.string(), prefix.string()});
     }
   }
-  a.insert(a.end(), {"--dev", "/dev", "--proc", "/proc", "--size", std::to_string(view.tmp_bytes), "--tmpfs", "/tmp"});
   if (!view.tex_cache.empty()) a.insert(a.end(), {"--ro-bind", view.tex_cache.string(), kSandboxTexDir});
   if (!view.work_dir.empty())
     a.insert(a.end(), {"--bind", view.work_dir.string(), kSandboxJobDir, "--chdir", kSandboxJobDir});

@@ -17,6 +17,7 @@
 #include <memory>
 #include <thread>
 
+#include "../../src/render/internal.hpp"
 #include "helpers.hpp"
 #include "mtk/build_info.hpp"
 #include "mtk/core/error.hpp"
@@ -611,4 +612,26 @@ TEST_CASE("sandbox: a running job's processes are found, and none outlive it", "
   CHECK(seen);
   CHECK(res.success);
   CHECK(test::no_sandbox_processes_left());  // the orphaned `sleep 30` went with the job
+}
+
+TEST_CASE("sandbox: the private /tmp goes under what may live in the host's /tmp", "[unit][render]") {
+  // A checkout (and so its venv), the LaTeX cache or a job directory under the host's /tmp must
+  // stay visible: the private /tmp is mounted before them (CI clones under /tmp found this).
+  mtk::render::detail::SandboxView v;
+  v.python = "/tmp/clone/.venv/bin/python";
+  v.tex_cache = "/tmp/cache/tex";
+  v.work_dir = "/tmp/jobs/job-1";
+  const auto a = mtk::render::detail::sandbox_argv("bwrap", v);
+  auto at = [&](const std::string& flag, const std::string& arg) {
+    for (size_t i = 0; i + 1 < a.size(); ++i)
+      if (a[i] == flag && a[i + 1] == arg) return i;
+    return a.size();
+  };
+  const size_t tmpfs = at("--tmpfs", "/tmp");
+  REQUIRE(tmpfs < a.size());
+  CHECK(at("--ro-bind", "/tmp/clone/.venv") > tmpfs);
+  CHECK(at("--ro-bind", "/tmp/cache/tex") > tmpfs);
+  CHECK(at("--bind", "/tmp/jobs/job-1") > tmpfs);
+  CHECK(at("--ro-bind", "/tmp/clone/.venv") < a.size());
+  CHECK(a.back() == "--");
 }
